@@ -1,0 +1,3 @@
+from cdn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Vendored data files (see SOURCES.md in this directory for provenance and licences)."""
