@@ -50,7 +50,9 @@ def fiber_rtt_ms(km: float) -> float:
     return 2 * km / FIBER_KM_PER_MS
 
 
-def intermediate_point(lat1: float, lon1: float, lat2: float, lon2: float, f: float) -> tuple[float, float]:
+def intermediate_point(
+    lat1: float, lon1: float, lat2: float, lon2: float, f: float
+) -> tuple[float, float]:
     """The point a fraction ``f`` of the way along the great circle (for map arcs)."""
     p1, l1, p2, l2 = map(math.radians, (lat1, lon1, lat2, lon2))
     d = great_circle_km(lat1, lon1, lat2, lon2) / EARTH_RADIUS_KM

@@ -76,7 +76,8 @@ class Dns:
     health_interval: float = 5.0  # seconds between active checks
     health_failures: int = 3  # k consecutive failures mark an edge down
     health_successes: int = 2  # m consecutive successes mark it up
-    fallback: str | None = None  # edge for clients that cannot be located (None: nearest the origin)
+    # edge for clients that cannot be located (None: the edge nearest the origin)
+    fallback: str | None = None
     place: Place | None = None  # where the authoritative server sits (None: the origin's place)
 
 

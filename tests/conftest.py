@@ -30,7 +30,9 @@ def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     raise RuntimeError("no free port")
 
 
-def run_cdn(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cdn(
+    *args: str, timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python -m cdn ARGS`` and capture its output."""
     return subprocess.run(
         [sys.executable, "-m", "cdn", *args],
