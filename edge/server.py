@@ -1,0 +1,977 @@
+"""The edge server: an aiohttp caching reverse proxy in front of one origin.
+
+Theory of operation
+-------------------
+This module is an adapter. Every caching decision is made by the pure cores:
+:mod:`edge.policy` (RFC 9111: storable? fresh? revalidate? what to send, how to
+merge a 304, what Cache-Status says) and :mod:`edge.store` (what stays in
+memory). The server only moves bytes and keeps three indexes beside the store:
+
+- ``variants``: primary key (the request target, path and query) -> the
+  secondary keys stored for it (RFC 9111 4.1, ``Vary``). A store key is
+  ``(target, vary_values)``, so each variant is one object in the store and is
+  evicted on its own; ``on_evict`` keeps the indexes in step.
+- ``surrogates``: surrogate key (from the ``Surrogate-Key`` response field) ->
+  store keys, for ``PURGE`` by tag.
+- ``inflight``: target -> the one origin fetch under way for it. A GET that
+  misses while a fetch for its target is in flight waits for it and is served
+  the stored result (Cache-Status ``collapsed``) when that result fits its
+  request; otherwise it goes to the origin on its own. So N concurrent requests
+  for a cold object make one origin request.
+
+A GET or HEAD is looked up, then ``decide`` says: ``hit`` (serve from memory),
+``stale`` (serve now, revalidate in the background: stale-while-revalidate),
+``revalidate`` (conditional request with the stored validators; a 304 is merged
+into the stored response), ``miss`` (fetch; store if the policy allows and the
+body is no larger than the maximum object size, else stream it through) or
+``gateway-timeout`` (``only-if-cached``). When the origin is down, times out or
+answers 5xx, a stored response that the policy allows to be served stale on
+error is served instead. Other methods go to the origin unchanged, streamed
+both ways, and the URIs that RFC 9111 4.4 names are invalidated.
+
+Every response carries ``Age``, ``Via`` and ``Cache-Status`` (RFC 9211). The
+admin endpoints live under ``/.well-known/cdn/`` (RFC 8615 reserves the prefix,
+so they cannot collide with content): ``metrics`` (Prometheus text) and
+``health``. ``PURGE`` removes a target (all its variants), a prefix (a target
+ending in ``*``) or the objects tagged with the keys in a ``Surrogate-Key``
+request field; it is allowed from the configured networks (loopback by
+default) or with the configured token, and refused with 403 otherwise.
+
+Time: the wall clock (``time.time``), read here and passed to the cores,
+because HTTP dates in ``Date`` and ``Expires`` are wall-clock times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from edge import policy as P
+from edge.cachecontrol import get_all, parse_etag, parse_etag_list, parse_http_date, weak_match
+from edge.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from edge.metrics import EdgeMetrics
+from edge.store import make_store
+
+ADMIN_PREFIX = "/.well-known/cdn/"
+DEFAULT_MAX_OBJECT_SIZE = 64 * 2**20  # buffering bound for one response when none is given
+STREAM_CHUNK = 64 * 1024
+
+# RFC 9110 7.6.1: fields that describe one connection and are never forwarded.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authorization",
+    }
+)
+# Dropped from forwarded requests as well: the edge answers Expect itself and
+# sets Via; conditionals are replaced when the edge revalidates its own copy.
+_REQUEST_DROP = HOP_BY_HOP | {"expect", "via"}
+_CONDITIONALS = frozenset(
+    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"}
+)
+# Fields the edge sets itself on every response.
+_RESPONSE_OWN = HOP_BY_HOP | {"age", "via", "cache-status", "content-length"}
+# RFC 9110 15.4.5: what a 304 carries.
+_NOT_MODIFIED_FIELDS = frozenset(
+    {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
+)
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Everything one edge needs; ``cdn edge`` and ``cdn serve`` both build one."""
+
+    origin: str  # base URL of the origin, e.g. http://127.0.0.1:8080
+    host: str = "127.0.0.1"
+    port: int = 8081
+    capacity: int = 2**30  # bytes
+    policy: str = "lru"
+    max_object_size: int | None = None  # bytes; None: min(capacity, 64 MiB)
+    name: str = "edge"  # pseudonym in Via and Cache-Status
+    purge_allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    purge_token: str | None = None
+    host_header: str = "keep"  # "keep" the client's Host, "origin" the origin's, or a value
+    connect_timeout: float = 5.0  # seconds
+    read_timeout: float = 30.0  # seconds between bytes from the origin
+    origin_connections: int = 256  # keep-alive pool size
+    max_line_size: int = 8190  # request line and header line limits (aiohttp's parser)
+    max_field_size: int = 8190
+    max_headers: int = 128
+    reuse_port: bool = False
+
+    @property
+    def object_limit(self) -> int:
+        limit = DEFAULT_MAX_OBJECT_SIZE if self.max_object_size is None else self.max_object_size
+        return min(limit, self.capacity)
+
+
+def validate_config(config: EdgeConfig) -> EdgeConfig:
+    """Raise ValueError naming what is wrong and what is allowed."""
+    url = URL(config.origin)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"origin must be an http:// or https:// URL, got {config.origin!r}")
+    make_store(config.policy, config.capacity, config.max_object_size)  # checks policy, sizes
+    for net in config.purge_allow:
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"purge network {net!r} is not a CIDR such as 127.0.0.0/8 or ::1/128"
+            ) from None
+    for name, v in (
+        ("connect timeout", config.connect_timeout),
+        ("read timeout", config.read_timeout),
+    ):
+        if not v > 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+    if not config.name or any(c in config.name for c in ' ,;"\r\n'):
+        raise ValueError(
+            f"edge name must be a token without spaces, commas or quotes, got {config.name!r}"
+        )
+    return config
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored response: the policy's view (``stored``) plus what serving needs."""
+
+    target: str
+    stored: P.Stored
+    body: bytes
+    headers: tuple[tuple[str, str], ...]  # stored fields minus those the edge sets
+    via: str  # upstream Via values, ours appended at serve time
+    upstream_status: str  # upstream Cache-Status entries
+    surrogate_keys: tuple[str, ...]
+    size: int
+
+
+@dataclass
+class _Flight:
+    """The one origin fetch under way for a target."""
+
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    entry: Entry | None = None  # what it stored (or refreshed), for collapsed followers
+    status: int | None = None  # the origin's status
+    fwd: str = "miss"
+
+
+def _pairs(headers) -> list[tuple[str, str]]:
+    return list(headers.items())
+
+
+def _connection_tokens(headers) -> set[str]:
+    return {t.strip().lower() for v in headers.getall("Connection", ()) for t in v.split(",")}
+
+
+def _strip_hop_by_hop(pairs: Sequence[tuple[str, str]], tokens: set[str]) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP and k.lower() not in tokens]
+
+
+def _join(values: Sequence[str], extra: str | None = None) -> str:
+    items = [v for v in values if v.strip()]
+    if extra:
+        items.append(extra)
+    return ", ".join(items)
+
+
+class Edge:
+    """One edge cache: the store, the indexes, the origin session and metrics."""
+
+    def __init__(self, config: EdgeConfig):
+        self.config = validate_config(config)
+        self.name = config.name
+        self.via = f"1.1 {config.name}"
+        self.store = make_store(config.policy, config.capacity, config.object_limit)
+        self.store.on_evict = self._on_evict
+        self.metrics = EdgeMetrics(self.store)
+        self.object_limit = config.object_limit
+        self.variants: dict[str, dict[tuple, None]] = {}
+        self.surrogates: dict[str, set[tuple]] = {}
+        self.inflight: dict[str, _Flight] = {}
+        self.tasks: set[asyncio.Task] = set()
+        self.purge_nets = [ipaddress.ip_network(n, strict=False) for n in config.purge_allow]
+        origin = URL(config.origin)
+        self.origin_base = str(origin.with_query(None).with_fragment(None)).rstrip("/")
+        if config.host_header == "keep":
+            self.host_override = None
+        elif config.host_header == "origin":
+            self.host_override = origin.raw_authority
+        else:
+            self.host_override = config.host_header
+        self.session: aiohttp.ClientSession | None = None
+        self.started = time.time()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self, app: web.Application | None = None) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.origin_connections, keepalive_timeout=30, ttl_dns_cache=60
+        )
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=self.config.connect_timeout,
+                sock_read=self.config.read_timeout,
+            ),
+            auto_decompress=False,  # bytes pass through as the origin encoded them
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            max_field_size=max(self.config.max_field_size, 16384),
+            max_line_size=max(self.config.max_line_size, 16384),
+        )
+
+    async def close(self, app: web.Application | None = None) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.session is not None:
+            await self.session.close()
+
+    # -- indexes -----------------------------------------------------------------
+
+    def _on_evict(self, key, entry) -> None:
+        self.metrics.evictions.inc()
+        self._forget(key, entry)
+
+    def _forget(self, key, entry: Entry | None) -> None:
+        target = key[0]
+        variants = self.variants.get(target)
+        if variants is not None:
+            variants.pop(key[1], None)
+            if not variants:
+                del self.variants[target]
+        if entry is not None:
+            for tag in entry.surrogate_keys:
+                keys = self.surrogates.get(tag)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self.surrogates[tag]
+
+    def _remove(self, key) -> bool:
+        entry = self.store.peek(key)
+        removed = self.store.remove(key)
+        self._forget(key, entry if isinstance(entry, Entry) else None)
+        return removed
+
+    def _insert(self, key, entry: Entry) -> bool:
+        old = self.store.peek(key)
+        if isinstance(old, Entry):
+            self._forget(key, old)
+        admitted = self.store.insert(key, entry.size, entry)
+        if admitted:
+            self.variants.setdefault(key[0], {})[key[1]] = None
+            for tag in entry.surrogate_keys:
+                self.surrogates.setdefault(tag, set()).add(key)
+        return admitted
+
+    def invalidate(self, target: str) -> int:
+        """Remove every variant stored for ``target``; the number removed."""
+        return sum(self._remove((target, sk)) for sk in list(self.variants.get(target, ())))
+
+    def _find(self, target: str, req: list[tuple[str, str]]):
+        """(key, entry, None) for a stored variant matching ``req``, else (None, None, miss kind)."""
+        variants = self.variants.get(target)
+        if not variants:
+            return None, None, "uri-miss"
+        for sk in reversed(variants):
+            key = (target, sk)
+            entry = self.store.peek(key)
+            if entry is None:
+                continue
+            if not sk or P.vary_matches(entry.stored, req):
+                self.store.lookup(key)
+                return key, entry, None
+        return None, None, "vary-miss"
+
+    def _make_entry(self, target: str, stored: P.Stored, body: bytes) -> Entry:
+        hdrs = stored.headers
+        own = [(k, v) for k, v in hdrs if k.lower() not in _RESPONSE_OWN]
+        via = _join([v for k, v in hdrs if k.lower() == "via"])
+        upstream = _join([v for k, v in hdrs if k.lower() == "cache-status"])
+        tags = tuple(t for v in get_all(hdrs, "surrogate-key") for t in v.split() if t)
+        size = len(body) + sum(len(k) + len(v) + 4 for k, v in hdrs)
+        return Entry(target, stored, body, tuple(own), via, upstream, tags, size)
+
+    # -- responses ---------------------------------------------------------------
+
+    def _status_field(self, upstream: str, hit: bool = False, **params) -> str:
+        """Our Cache-Status entry appended to the upstream ones (RFC 9211: origin side first)."""
+        mine = P.cache_status(name=self.name, hit=hit, **params)
+        return f"{upstream}, {mine}" if upstream else mine
+
+    def _serve(
+        self,
+        request: web.Request,
+        entry: Entry,
+        age: float,
+        status_field: str,
+        label: str,
+    ) -> web.StreamResponse:
+        """A response from memory (honouring the client's own conditionals)."""
+        headers = CIMultiDict(entry.headers)
+        headers["Age"] = P.age_header(age)
+        headers["Via"] = _join([entry.via], self.via)
+        headers["Cache-Status"] = status_field
+        self.metrics.requests.inc(cache_status=label)
+        stored = entry.stored
+        if stored.status == 200 and _not_modified(request.headers, stored.headers):
+            for k in list(headers):
+                if k.lower() not in _NOT_MODIFIED_FIELDS and k not in (
+                    "Age",
+                    "Via",
+                    "Cache-Status",
+                ):
+                    headers.popall(k, None)
+            return web.Response(status=304, headers=headers)
+        if request.method != "HEAD":
+            self.metrics.bytes_served.inc(len(entry.body))
+        return web.Response(status=stored.status, body=entry.body, headers=headers)
+
+    def _simple(self, status: int, text: str, status_field: str, label: str) -> web.Response:
+        self.metrics.requests.inc(cache_status=label)
+        body = (text + "\n").encode()
+        self.metrics.bytes_served.inc(len(body))
+        return web.Response(
+            status=status,
+            body=body,
+            headers={
+                "Content-Type": "text/plain; charset=utf-8",
+                "Cache-Control": "no-store",
+                "Age": "0",
+                "Via": self.via,
+                "Cache-Status": status_field,
+            },
+        )
+
+    # -- the request handler -----------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        target = request.raw_path
+        if target.startswith(ADMIN_PREFIX):
+            return self._admin(request, target)
+        method = request.method
+        if method == "GET" or method == "HEAD":
+            return await self._cacheable(request, target)
+        if method == "PURGE":
+            return self._purge(request, target)
+        return await self._pass(request, target)
+
+    async def _cacheable(self, request: web.Request, target: str) -> web.StreamResponse:
+        req = _pairs(request.headers)
+        method = request.method
+        now = time.time()
+        key, entry, miss = self._find(target, req)
+        d = P.decide(method, req, entry.stored if entry else None, now)
+        action = d.action
+        if action == "hit":
+            return self._serve(
+                request,
+                entry,
+                d.age,
+                self._status_field(entry.upstream_status, hit=True, ttl=d.ttl),
+                "hit",
+            )
+        if action == "gateway-timeout":
+            return self._simple(
+                504,
+                "504 Gateway Timeout: only-if-cached and no usable stored response",
+                self._status_field(
+                    "", fwd="miss" if entry is None else "stale", detail="only-if-cached"
+                ),
+                "gateway-timeout",
+            )
+        if action == "stale":
+            self._revalidate_later(target, key, entry, request)
+            return self._serve(
+                request,
+                entry,
+                d.age,
+                self._status_field(
+                    entry.upstream_status,
+                    hit=True,
+                    fwd="stale",
+                    ttl=d.ttl,
+                    detail="stale-while-revalidate",
+                ),
+                "stale",
+            )
+        fwd = miss or d.detail
+        if method == "HEAD" or request.headers.get("Range"):
+            # Not worth collapsing on; answered uncached. A HEAD still follows an in-flight GET.
+            flight = self.inflight.get(target)
+            if method == "HEAD" and flight is not None:
+                served = await self._follow(request, target, flight, fwd)
+                if served is not None:
+                    return served
+            return await self._forward_uncached(request, target, entry, fwd)
+        flight = self.inflight.get(target)
+        if flight is not None:
+            served = await self._follow(request, target, flight, fwd)
+            if served is not None:
+                return served
+            return await self._fetch(request, target, req, key, entry, fwd, None)
+        flight = self.inflight[target] = _Flight(fwd=fwd)
+        try:
+            return await self._fetch(request, target, req, key, entry, fwd, flight)
+        finally:
+            flight.done.set()
+            if self.inflight.get(target) is flight:
+                del self.inflight[target]
+
+    async def _follow(self, request, target, flight: _Flight, fwd: str):
+        """Wait for the fetch in flight; serve what it stored if it fits this request."""
+        await flight.done.wait()
+        entry = flight.entry
+        if entry is None:
+            return None
+        req = _pairs(request.headers)
+        if entry.stored.vary and not P.vary_matches(entry.stored, req):
+            return None
+        d = P.decide("GET", (), entry.stored, time.time())
+        return self._serve(
+            request,
+            entry,
+            d.age,
+            self._status_field(
+                entry.upstream_status,
+                fwd=flight.fwd,
+                fwd_status=flight.status,
+                collapsed=True,
+                ttl=d.ttl,
+            ),
+            "collapsed",
+        )
+
+    def _forward_headers(
+        self, request: web.Request, *, drop_conditionals: bool = False
+    ) -> CIMultiDict:
+        h = request.headers
+        tokens = _connection_tokens(h)
+        out: CIMultiDict = CIMultiDict()
+        for k, v in h.items():
+            lk = k.lower()
+            if lk in _REQUEST_DROP or lk in tokens:
+                continue
+            if drop_conditionals and lk in _CONDITIONALS:
+                continue
+            if lk == "host" and self.host_override is not None:
+                continue
+            out.add(k, v)
+        out["Via"] = _join(h.getall("Via", ()), self.via)
+        if self.host_override is not None:
+            out["Host"] = self.host_override
+        return out
+
+    async def _origin(self, method: str, target: str, headers, data=None) -> aiohttp.ClientResponse:
+        """Send one request to the origin and return once its headers have arrived."""
+        assert self.session is not None, "edge not opened"
+        url = URL(self.origin_base + target, encoded=True)
+        t0 = time.perf_counter()
+        try:
+            resp = await self.session.request(
+                method, url, headers=headers, data=data, allow_redirects=False
+            )
+        except TimeoutError:
+            self.metrics.origin_requests.inc(outcome="timeout")
+            raise
+        except aiohttp.ClientError:
+            self.metrics.origin_requests.inc(outcome="error")
+            raise
+        self.metrics.origin_latency.observe(time.perf_counter() - t0)
+        self.metrics.origin_requests.inc(outcome=f"{resp.status // 100}xx")
+        return resp
+
+    def _origin_failed(
+        self,
+        request,
+        entry: Entry | None,
+        req,
+        fwd: str,
+        exc: BaseException | None,
+        status: int | None,
+    ):
+        """Stale-if-error when allowed, else None (the caller answers the error)."""
+        now = time.time()
+        if entry is not None and P.can_serve_stale_on_error(entry.stored, req, now):
+            d = P.decide("GET", (), entry.stored, now)
+            return self._serve(
+                request,
+                entry,
+                d.age,
+                self._status_field(
+                    entry.upstream_status,
+                    hit=True,
+                    fwd="stale",
+                    fwd_status=status,
+                    ttl=d.ttl,
+                    detail="stale-if-error",
+                ),
+                "stale-if-error",
+            )
+        return None
+
+    def _bad_gateway(self, exc: BaseException, fwd: str) -> web.Response:
+        timeout = isinstance(exc, TimeoutError)
+        what = "timed out" if timeout else f"failed: {type(exc).__name__}"
+        return self._simple(
+            504 if timeout else 502,
+            f"{'504 Gateway Timeout' if timeout else '502 Bad Gateway'}: origin request {what}",
+            self._status_field("", fwd=fwd, detail="origin-timeout" if timeout else "origin-error"),
+            "error",
+        )
+
+    async def _fetch(
+        self, request, target, req, key, entry: Entry | None, fwd, flight: _Flight | None
+    ):
+        """GET from the origin (conditionally when revalidating), store if allowed, respond."""
+        headers = self._forward_headers(request, drop_conditionals=entry is not None)
+        if entry is not None:
+            for k, v in P.conditional_headers(entry.stored):
+                headers[k] = v
+        request_time = time.time()
+        try:
+            resp = await self._origin("GET", target, headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            served = self._origin_failed(request, entry, req, fwd, exc, None)
+            return served if served is not None else self._bad_gateway(exc, fwd)
+        response_time = time.time()
+        try:
+            status = resp.status
+            if flight is not None:
+                flight.status = status
+            if status >= 500 and entry is not None:
+                served = self._origin_failed(request, entry, req, fwd, None, status)
+                if served is not None:
+                    return served
+            tokens = _connection_tokens(resp.headers)
+            rh = _strip_hop_by_hop(_pairs(resp.headers), tokens)
+            if status == 304 and entry is not None:
+                stored = P.merge_304(entry.stored, rh, request_time, response_time)
+                fresh = self._make_entry(target, stored, entry.body)
+                stored_ok = self._insert(key, fresh)
+                if flight is not None:
+                    flight.entry = fresh if stored_ok else None
+                d = P.decide("GET", (), stored, time.time())
+                return self._serve(
+                    request,
+                    fresh,
+                    d.age,
+                    self._status_field(
+                        fresh.upstream_status, fwd=fwd, fwd_status=304, stored=stored_ok, ttl=d.ttl
+                    ),
+                    "revalidated",
+                )
+            why_not = P.storable_reason("GET", req, status, rh)
+            if why_not is None and P.vary_values(rh, req) is None:
+                why_not = "Vary: *"
+            length = resp.content_length
+            if why_not is None and length is not None and length > self.object_limit:
+                why_not = f"larger than the maximum object size ({self.object_limit} bytes)"
+            if why_not is None:
+                body, complete = await self._read_bounded(resp, self.object_limit)
+                if complete:
+                    stored = P.make_stored("GET", req, status, rh, request_time, response_time)
+                    fresh = self._make_entry(target, stored, body)
+                    stored_ok = self._insert((target, stored.vary), fresh)
+                    if flight is not None and stored_ok:
+                        flight.entry = fresh
+                    d = P.decide("GET", (), stored, time.time())
+                    return self._serve(
+                        request,
+                        fresh,
+                        d.age,
+                        self._status_field(
+                            fresh.upstream_status,
+                            fwd=fwd,
+                            fwd_status=status,
+                            stored=stored_ok,
+                            ttl=d.ttl,
+                        ),
+                        "miss",
+                    )
+                why_not = f"larger than the maximum object size ({self.object_limit} bytes)"
+                return await self._stream(
+                    request, resp, rh, fwd, "miss", prefix=body, detail=why_not
+                )
+            return await self._stream(request, resp, rh, fwd, "miss", detail=why_not)
+        finally:
+            resp.release()
+
+    async def _read_bounded(self, resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+        """The whole body if it is at most ``limit`` bytes, else the part read so far."""
+        if resp.content_length is not None:
+            body = await resp.read()
+            self.metrics.bytes_from_origin.inc(len(body))
+            return body, True
+        parts: list[bytes] = []
+        n = 0
+        async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+            parts.append(chunk)
+            n += len(chunk)
+            self.metrics.bytes_from_origin.inc(len(chunk))
+            if n > limit:
+                return b"".join(parts), False
+        return b"".join(parts), True
+
+    async def _stream(self, request, resp, rh, fwd: str, label: str, prefix: bytes = b"", **extra):
+        """Pass an origin response through uncached, streaming its body."""
+        headers = CIMultiDict((k, v) for k, v in rh if k.lower() not in ("via", "cache-status"))
+        length = resp.headers.get("Content-Length")
+        if length is not None and request.method != "HEAD":
+            headers["Content-Length"] = length
+        if "Age" not in headers:
+            headers["Age"] = "0"
+        headers["Via"] = _join(resp.headers.getall("Via", ()), self.via)
+        headers["Cache-Status"] = self._status_field(
+            _join(resp.headers.getall("Cache-Status", ())), fwd=fwd, fwd_status=resp.status, **extra
+        )
+        self.metrics.requests.inc(cache_status=label)
+        out = web.StreamResponse(status=resp.status, reason=resp.reason, headers=headers)
+        if request.method == "HEAD" and length is not None:
+            out.content_length = int(length) if length.isdigit() else None
+        await out.prepare(request)
+        if request.method == "HEAD" or resp.status in (204, 304):
+            await out.write_eof()
+            return out
+        if prefix:
+            await out.write(prefix)
+            self.metrics.bytes_served.inc(len(prefix))
+        async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+            self.metrics.bytes_from_origin.inc(len(chunk))
+            self.metrics.bytes_served.inc(len(chunk))
+            await out.write(chunk)
+        await out.write_eof()
+        return out
+
+    async def _forward_uncached(self, request, target, entry, fwd: str):
+        """HEAD and Range requests that the cache does not answer: forwarded as they are."""
+        headers = self._forward_headers(request)
+        try:
+            resp = await self._origin(request.method, target, headers)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return self._bad_gateway(exc, fwd)
+        try:
+            rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
+            return await self._stream(request, resp, rh, fwd, "miss")
+        finally:
+            resp.release()
+
+    async def _pass(self, request: web.Request, target: str) -> web.StreamResponse:
+        """Any other method: to the origin unchanged, then RFC 9111 4.4 invalidation."""
+        headers = self._forward_headers(request)
+        data = request.content if request.body_exists else None
+        try:
+            resp = await self._origin(request.method, target, headers, data)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return self._bad_gateway(exc, "method")
+        try:
+            rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
+            effective = f"http://{request.host}{target}"
+            for uri in P.invalidated_uris(request.method, resp.status, effective, rh):
+                u = URL(uri)
+                if not u.is_absolute() or u.raw_authority == request.host:
+                    self.invalidate(u.raw_path_qs if u.is_absolute() else uri)
+            return await self._stream(request, resp, rh, "method", "pass")
+        finally:
+            resp.release()
+
+    def _revalidate_later(self, target: str, key, entry: Entry, request: web.Request) -> None:
+        """Stale-while-revalidate: one background conditional request per target."""
+        if target in self.inflight:
+            return
+        flight = self.inflight[target] = _Flight(fwd="stale")
+        headers = self._forward_headers(request, drop_conditionals=True)
+        req = _pairs(request.headers)
+
+        async def revalidate() -> None:
+            try:
+                for k, v in P.conditional_headers(entry.stored):
+                    headers[k] = v
+                request_time = time.time()
+                resp = await self._origin("GET", target, headers)
+                response_time = time.time()
+                try:
+                    flight.status = resp.status
+                    rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
+                    if resp.status == 304:
+                        stored = P.merge_304(entry.stored, rh, request_time, response_time)
+                        fresh = self._make_entry(target, stored, entry.body)
+                        if self._insert(key, fresh):
+                            flight.entry = fresh
+                        return
+                    if resp.status >= 500:
+                        return  # keep the stale copy; stale-if-error rules apply on later requests
+                    vary = (
+                        P.vary_values(rh, req)
+                        if P.is_storable("GET", req, resp.status, rh)
+                        else None
+                    )
+                    if vary is None:
+                        return
+                    body, complete = await self._read_bounded(resp, self.object_limit)
+                    if complete:
+                        stored = P.make_stored(
+                            "GET", req, resp.status, rh, request_time, response_time
+                        )
+                        fresh = self._make_entry(target, stored, body)
+                        if self._insert((target, stored.vary), fresh):
+                            flight.entry = fresh
+                finally:
+                    resp.release()
+            except (aiohttp.ClientError, TimeoutError):
+                pass  # the stale copy stays; the next request decides again
+            finally:
+                flight.done.set()
+                if self.inflight.get(target) is flight:
+                    del self.inflight[target]
+
+        task = asyncio.get_running_loop().create_task(revalidate())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- purge and admin ---------------------------------------------------------
+
+    def purge_allowed(self, request: web.Request) -> bool:
+        token = self.config.purge_token
+        if token:
+            offered = request.headers.get("X-Purge-Token")
+            auth = request.headers.get("Authorization", "")
+            if offered is None and auth[:7].lower() == "bearer ":
+                offered = auth[7:].strip()
+            if offered is not None and hmac.compare_digest(offered.encode(), token.encode()):
+                return True
+        try:
+            addr = ipaddress.ip_address((request.remote or "").split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self.purge_nets)
+
+    def purge(
+        self, *, target: str | None = None, prefix: str | None = None, tags: Sequence[str] = ()
+    ) -> int:
+        """Remove a target's variants, every target under a prefix, or tagged objects."""
+        n = 0
+        if target is not None:
+            n += self.invalidate(target)
+        if prefix is not None:
+            for t in [t for t in self.variants if t.startswith(prefix)]:
+                n += self.invalidate(t)
+        for tag in tags:
+            for key in list(self.surrogates.get(tag, ())):
+                n += self._remove(key)
+        self.metrics.purged.inc(n)
+        return n
+
+    def _purge(self, request: web.Request, target: str) -> web.Response:
+        if not self.purge_allowed(request):
+            return self._json(
+                403,
+                {"error": "PURGE not allowed from this address without a valid token"},
+                "purge-refused",
+            )
+        tags = [t for v in request.headers.getall("Surrogate-Key", ()) for t in v.split() if t]
+        if tags:
+            n, what = self.purge(tags=tags), {"surrogate_keys": tags}
+        elif target.endswith("*"):
+            n, what = self.purge(prefix=target[:-1]), {"prefix": target[:-1]}
+        else:
+            n, what = self.purge(target=target), {"target": target}
+        return self._json(200, {"purged": n, **what}, "purge")
+
+    def _json(self, status: int, obj, label: str) -> web.Response:
+        self.metrics.requests.inc(cache_status=label)
+        return web.Response(
+            status=status,
+            body=(json.dumps(obj) + "\n").encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Cache-Control": "no-store",
+                "Age": "0",
+                "Via": self.via,
+                "Cache-Status": self._status_field("", detail=label),
+            },
+        )
+
+    def _admin(self, request: web.Request, target: str) -> web.Response:
+        path = target.split("?", 1)[0][len(ADMIN_PREFIX) :]
+        if request.method not in ("GET", "HEAD"):
+            return self._json(405, {"error": "admin endpoints answer GET and HEAD"}, "admin")
+        if path == "metrics":
+            self.metrics.requests.inc(cache_status="admin")
+            return web.Response(
+                body=self.metrics.render().encode(),
+                headers={
+                    "Content-Type": METRICS_CONTENT_TYPE,
+                    "Cache-Control": "no-store",
+                    "Age": "0",
+                    "Via": self.via,
+                    "Cache-Status": self._status_field("", detail="admin"),
+                },
+            )
+        if path == "health":
+            return self._json(
+                200,
+                {
+                    "status": "ok",
+                    "name": self.name,
+                    "pid": os.getpid(),
+                    "uptime_s": round(time.time() - self.started, 3),
+                    "objects": len(self.store),
+                    "bytes": self.store.used,
+                    "capacity": self.store.capacity,
+                    "origin": self.config.origin,
+                },
+                "admin",
+            )
+        return self._json(
+            404, {"error": f"no admin endpoint {path!r}; try metrics or health"}, "admin"
+        )
+
+
+def _not_modified(req_headers, stored_headers) -> bool:
+    """RFC 9110 13.1.1/13.1.3: the client's If-None-Match / If-Modified-Since hold."""
+    inm = req_headers.getall("If-None-Match", ())
+    if inm:
+        tags = parse_etag_list(inm)
+        etag = parse_etag(next((v for k, v in stored_headers if k.lower() == "etag"), None))
+        if tags == "*":
+            return True
+        return etag is not None and any(weak_match(etag, t) for t in tags)
+    ims = req_headers.get("If-Modified-Since")
+    if ims is not None:
+        since = parse_http_date(ims)
+        lm = parse_http_date(
+            next((v for k, v in stored_headers if k.lower() == "last-modified"), None)
+        )
+        return since is not None and lm is not None and lm <= since
+    return False
+
+
+EDGE_KEY = web.AppKey("edge", Edge)
+
+
+def create_edge_app(config: EdgeConfig) -> web.Application:
+    """A web.Application serving one edge; ``app[EDGE_KEY]`` is its :class:`Edge`."""
+    edge = Edge(config)
+    app = web.Application(handler_args=_handler_args(config))
+    app[EDGE_KEY] = edge
+    app.router.add_route("*", "/{tail:.*}", edge.handle)
+    app.on_startup.append(edge.open)
+    app.on_cleanup.append(edge.close)
+    return app
+
+
+def _handler_args(config: EdgeConfig) -> dict:
+    return {
+        "max_line_size": config.max_line_size,
+        "max_field_size": config.max_field_size,
+        "max_headers": config.max_headers,
+    }
+
+
+async def start_edge(config: EdgeConfig) -> web.AppRunner:
+    """Start an edge on ``config.host:config.port``; ``await runner.cleanup()`` stops it."""
+    app = create_edge_app(config)
+    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, **_handler_args(config))
+    await runner.setup()
+    site = web.TCPSite(
+        runner, config.host, config.port, reuse_port=config.reuse_port or None, backlog=1024
+    )
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise OSError(
+            exc.errno, f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
+        ) from None
+    return runner
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+async def _serve_forever(config: EdgeConfig, announce: bool) -> None:
+    runner = await start_edge(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if announce:
+        print(
+            f"edge {config.name} listening on http://{config.host}:{config.port} "
+            f"(origin {config.origin}, {config.policy}, capacity {config.capacity} bytes, pid {os.getpid()})",
+            flush=True,
+        )
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve_edge(config: EdgeConfig, announce: bool = True) -> None:
+    """Run one edge in this process until SIGINT or SIGTERM (uvloop when present)."""
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        runner.run(_serve_forever(config, announce))
+
+
+def run_edges(config: EdgeConfig, workers: int = 1) -> int:
+    """Run ``workers`` edge processes on one address (SO_REUSEPORT); each has its own cache."""
+    if workers <= 1:
+        serve_edge(config)
+        return 0
+    import multiprocessing
+
+    config = replace(config, reuse_port=True)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=serve_edge, args=(config,), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+
+    def stop(signum, frame):
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = 0
+    for p in procs:
+        p.join()
+        status = status or (p.exitcode or 0)
+    return 1 if status else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    serve_edge(EdgeConfig(origin=sys.argv[1], port=int(sys.argv[2])))

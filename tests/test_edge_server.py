@@ -1,0 +1,600 @@
+"""The edge server against a real, controllable origin, over loopback.
+
+The origin here is a small aiohttp app (the origin side of each test): each
+path answers with the status, header fields and body a test sets, counts its
+requests and records what arrived, so tests can see exactly what the edge
+forwarded. Every server runs on 127.0.0.1 on a free port and is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+from yarl import URL
+
+from edge.server import EDGE_KEY, EdgeConfig, start_edge
+from tests.conftest import REPO, free_port, run_cdn
+
+
+class Origin:
+    """A test origin: per-path responses, request counts and a request log."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, object] = {}
+        self.count: collections.Counter[str] = collections.Counter()
+        self.log: list[tuple[str, str, dict, bytes]] = []
+        self.runner: web.AppRunner | None = None
+        self.port = free_port()
+
+    def set(self, path: str, body: bytes = b"", status: int = 200, headers=()) -> None:
+        self.routes[path] = (status, list(headers), body)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        self.count[request.path] += 1
+        self.log.append((request.method, request.raw_path, request.headers.copy(), body))
+        spec = self.routes.get(request.path)
+        if spec is None:
+            return web.Response(status=404, body=b"not found")
+        if callable(spec):
+            return await spec(request)
+        status, headers, payload = spec
+        resp = web.Response(status=status, body=payload)
+        for k, v in headers:
+            resp.headers.add(k, v)
+        return resp
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class T:
+    """What a test body gets: the origin, the edge and a client."""
+
+    def __init__(self, origin: Origin, runner: web.AppRunner, port: int, client):
+        self.origin = origin
+        self.runner = runner
+        self.edge = runner.app[EDGE_KEY]
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.client: aiohttp.ClientSession = client
+
+    async def get(
+        self, path: str, method: str = "GET", **kw
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        url = URL(self.base + path, encoded=True)  # the target exactly as written
+        async with self.client.request(method, url, **kw) as r:
+            return r, await r.read()
+
+
+def run(body: Callable[[T], Awaitable[None]], **edge_kw) -> None:
+    async def main() -> None:
+        origin = Origin()
+        await origin.start()
+        port = free_port()
+        runner = await start_edge(EdgeConfig(origin=origin.url, port=port, **edge_kw))
+        try:
+            conn = aiohttp.TCPConnector(limit=0)
+            async with aiohttp.ClientSession(connector=conn, auto_decompress=False) as client:
+                await asyncio.wait_for(body(T(origin, runner, port, client)), 30)
+        finally:
+            await runner.cleanup()
+            await origin.stop()
+
+    asyncio.run(main())
+
+
+def params(cache_status: str) -> list[str]:
+    """Our entry of a Cache-Status field (the last one), split into its parameters."""
+    return [p.strip() for p in cache_status.split(",")[-1].split(";")]
+
+
+FRESH = [("Cache-Control", "max-age=100"), ("ETag", '"v1"')]
+
+
+def test_miss_then_hit_with_age_via_and_cache_status():
+    async def body(t: T):
+        t.origin.set(
+            "/a.txt", b"hello", headers=[*FRESH, ("Age", "7"), ("Content-Type", "text/plain")]
+        )
+        r1, b1 = await t.get("/a.txt")
+        assert r1.status == 200 and b1 == b"hello"
+        p1 = params(r1.headers["Cache-Status"])
+        assert (
+            p1[0] == "edge" and "fwd=uri-miss" in p1 and "fwd-status=200" in p1 and "stored" in p1
+        )
+        assert int(r1.headers["Age"]) >= 7  # the upstream Age is not ignored
+        assert "1.1 edge" in r1.headers["Via"]
+        r2, b2 = await t.get("/a.txt")
+        assert b2 == b"hello" and r2.headers["Content-Type"] == "text/plain"
+        p2 = params(r2.headers["Cache-Status"])
+        assert "hit" in p2 and not any(p.startswith("fwd") for p in p2)
+        ttl = int(next(p for p in p2 if p.startswith("ttl="))[4:])
+        assert 90 <= ttl <= 93 and int(r2.headers["Age"]) >= 7
+        assert r2.headers["ETag"] == '"v1"' and r2.headers["Via"] == "1.1 edge"
+        assert t.origin.count["/a.txt"] == 1
+        # HEAD is answered from the stored GET response.
+        r3, b3 = await t.get("/a.txt", method="HEAD")
+        assert r3.status == 200 and b3 == b"" and r3.headers["Content-Length"] == "5"
+        assert "hit" in params(r3.headers["Cache-Status"])
+        assert t.origin.count["/a.txt"] == 1
+
+    run(body)
+
+
+def test_collapsing_many_concurrent_requests_make_one_origin_request():
+    async def body(t: T):
+        gate = asyncio.Event()
+
+        async def slow(request):
+            await gate.wait()
+            return web.Response(body=b"x" * 10_000, headers={"Cache-Control": "max-age=60"})
+
+        t.origin.routes["/cold"] = slow
+        n = 400
+        tasks = [asyncio.create_task(t.get("/cold")) for _ in range(n)]
+        # Release the origin once every request has reached the edge: the leader is
+        # at the origin and the others wait on it (or have not been read yet).
+        for _ in range(500):
+            if t.origin.count["/cold"] >= 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        assert t.origin.count["/cold"] == 1
+        assert all(r.status == 200 and b == b"x" * 10_000 for r, b in results)
+        statuses = [params(r.headers["Cache-Status"]) for r, _ in results]
+        collapsed = [p for p in statuses if "collapsed" in p]
+        assert sum("stored" in p for p in statuses) == 1
+        assert len(collapsed) >= n // 2
+        assert all("fwd=uri-miss" in p and "fwd-status=200" in p for p in collapsed)
+
+    run(body)
+
+
+def test_revalidation_with_304_keeps_the_body():
+    async def body(t: T):
+        async def cond(request):
+            if request.headers.get("If-None-Match") == '"v1"':
+                return web.Response(
+                    status=304, headers={"ETag": '"v1"', "Cache-Control": "max-age=0"}
+                )
+            return web.Response(
+                body=b"payload", headers={"ETag": '"v1"', "Cache-Control": "max-age=0"}
+            )
+
+        t.origin.routes["/r"] = cond
+        r1, b1 = await t.get("/r")
+        assert b1 == b"payload" and "stored" in params(r1.headers["Cache-Status"])
+        r2, b2 = await t.get("/r")
+        assert r2.status == 200 and b2 == b"payload"
+        p2 = params(r2.headers["Cache-Status"])
+        assert "fwd=stale" in p2 and "fwd-status=304" in p2
+        assert t.origin.count["/r"] == 2
+        assert t.origin.log[-1][2].get("If-None-Match") == '"v1"'
+        # A client's own conditional is answered by the edge from the validated copy.
+        r3, b3 = await t.get("/r", headers={"If-None-Match": '"v1"'})
+        assert r3.status == 304 and b3 == b""
+
+    run(body)
+
+
+def test_vary_keeps_variants_apart():
+    async def body(t: T):
+        async def negotiate(request):
+            lang = request.headers.get("Accept-Language", "none")
+            return web.Response(
+                body=f"hello in {lang}".encode(),
+                headers={"Vary": "Accept-Language", "Cache-Control": "max-age=100"},
+            )
+
+        t.origin.routes["/v"] = negotiate
+        r, b = await t.get("/v", headers={"Accept-Language": "en"})
+        assert b == b"hello in en" and "fwd=uri-miss" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/v", headers={"Accept-Language": "fr"})
+        assert b == b"hello in fr" and "fwd=vary-miss" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/v", headers={"Accept-Language": "en"})
+        assert b == b"hello in en" and "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/v", headers={"Accept-Language": "fr"})
+        assert b == b"hello in fr" and "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/v")
+        assert b == b"hello in none" and "fwd=vary-miss" in params(r.headers["Cache-Status"])
+        assert t.origin.count["/v"] == 3
+
+    run(body)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("Cache-Control", "no-store"), ("ETag", '"a"')],
+        [("Cache-Control", "private, max-age=100")],
+        [("Cache-Control", "max-age=100"), ("Cache-Control", "no-store")],  # second line counts
+        [("Content-Type", "text/plain")],  # no freshness, no validator: no default TTL
+        [("Cache-Control", "max-age=100"), ("Vary", "*")],
+    ],
+    ids=["no-store", "private", "two-lines", "no-freshness", "vary-star"],
+)
+def test_not_stored(headers):
+    async def body(t: T):
+        t.origin.set("/n", b"data", headers=headers)
+        for _ in range(3):
+            r, b = await t.get("/n")
+            assert r.status == 200 and b == b"data"
+            assert "stored" not in params(r.headers["Cache-Status"])
+        assert t.origin.count["/n"] == 3
+        assert len(t.edge.store) == 0
+
+    run(body)
+
+
+def test_request_no_cache_revalidates_and_only_if_cached_gives_504():
+    async def body(t: T):
+        t.origin.set("/f", b"fresh", headers=FRESH)
+        await t.get("/f")
+        r, b = await t.get("/f", headers={"Cache-Control": "no-cache"})
+        assert b == b"fresh"
+        assert "fwd=request" in params(r.headers["Cache-Status"])
+        assert t.origin.count["/f"] == 2
+        assert t.origin.log[-1][2].get("If-None-Match") == '"v1"'
+        r, b = await t.get("/f", headers={"Cache-Control": "only-if-cached"})
+        assert r.status == 200 and "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/never", headers={"Cache-Control": "only-if-cached"})
+        assert r.status == 504
+        assert t.origin.count["/never"] == 0
+
+    run(body)
+
+
+STALE_SIE = [("Cache-Control", "max-age=10, stale-if-error=3600"), ("Age", "100"), ("ETag", '"e"')]
+
+
+def test_stale_if_error_when_origin_answers_5xx_and_when_it_is_stopped():
+    async def body(t: T):
+        t.origin.set("/s", b"old", headers=STALE_SIE)
+        t.origin.set("/plain", b"old", headers=[("Cache-Control", "max-age=10"), ("Age", "100")])
+        await t.get("/s")
+        await t.get("/plain")
+        t.origin.set("/s", b"broken", status=503)
+        t.origin.set("/plain", b"broken", status=503)
+        r, b = await t.get("/s")
+        assert r.status == 200 and b == b"old"
+        p = params(r.headers["Cache-Status"])
+        assert "fwd=stale" in p and "fwd-status=503" in p and "detail=stale-if-error" in p
+        r, b = await t.get("/plain")  # no stale-if-error: the error passes through
+        assert r.status == 503 and b == b"broken"
+        await t.origin.stop()
+        r, b = await t.get("/s")
+        assert r.status == 200 and b == b"old"
+        assert "detail=stale-if-error" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/plain")
+        assert r.status == 502
+        assert "detail=origin-error" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/other")
+        assert r.status == 502
+
+    run(body)
+
+
+def test_stale_while_revalidate_answers_before_the_origin_does():
+    async def body(t: T):
+        gate = asyncio.Event()
+        version = {"n": 1}
+
+        async def swr(request):
+            if version["n"] > 1:
+                await gate.wait()  # revalidation blocks until the test has its answer
+            headers = {
+                "Cache-Control": "max-age=10, stale-while-revalidate=3600",
+                "ETag": f'"{version["n"]}"',
+            }
+            if version["n"] == 1:
+                headers["Age"] = "100"  # arrives stale, inside the SWR window
+            return web.Response(body=f"v{version['n']}".encode(), headers=headers)
+
+        t.origin.routes["/w"] = swr
+        r, b = await t.get("/w")
+        assert b == b"v1"
+        version["n"] = 2
+        r, b = await t.get("/w")  # would deadlock if the edge waited for the origin
+        assert b == b"v1"
+        p = params(r.headers["Cache-Status"])
+        assert "hit" in p and "fwd=stale" in p and "detail=stale-while-revalidate" in p
+        assert not gate.is_set()
+        for _ in range(200):  # the background revalidation reached the origin
+            if t.origin.count["/w"] == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert t.origin.count["/w"] == 2
+        assert t.origin.log[-1][2].get("If-None-Match") == '"1"'
+        gate.set()
+        for _ in range(200):
+            if not t.edge.inflight:
+                break
+            await asyncio.sleep(0.01)
+        r, b = await t.get("/w")
+        assert b == b"v2" and "hit" in params(r.headers["Cache-Status"])
+        assert t.origin.count["/w"] == 2
+
+    run(body)
+
+
+def test_unsafe_methods_are_forwarded_and_invalidate():
+    async def body(t: T):
+        t.origin.set("/doc", b"doc", headers=FRESH)
+        t.origin.set("/other", b"other", headers=FRESH)
+        await t.get("/doc")
+        await t.get("/other")
+        t.origin.set("/doc", b"created", status=201, headers=[("Location", "/other")])
+        r, b = await t.get("/doc?x=1", method="POST", data=b"form=1")
+        assert r.status == 201 and b == b"created"
+        assert "fwd=method" in params(r.headers["Cache-Status"])
+        method, target, headers, sent = t.origin.log[-1]
+        assert (method, target, sent) == ("POST", "/doc?x=1", b"form=1")
+        await t.get("/doc")  # the POST target "/doc?x=1" is a different key than "/doc"
+        assert t.origin.count["/doc"] == 2  # POST only
+        t.origin.set("/doc", b"new", headers=FRESH)
+        r, b = await t.get("/other")
+        assert t.origin.count["/other"] == 2  # Location was invalidated
+        await t.get("/doc", method="DELETE")
+        r, b = await t.get("/doc")
+        assert b == b"new" and "fwd=uri-miss" in params(r.headers["Cache-Status"])
+        # A failed unsafe request invalidates nothing.
+        t.origin.set("/doc", b"no", status=500)
+        await t.get("/doc", method="PUT", data=b"z")
+        r, b = await t.get("/doc")
+        assert b == b"new" and "hit" in params(r.headers["Cache-Status"])
+
+    run(body)
+
+
+def test_forwarding_is_unchanged_except_hop_by_hop():
+    async def body(t: T):
+        t.origin.set("/echo", b"ok")
+        r, _ = await t.get(
+            "/echo?q=%41b&z",
+            method="PATCH",
+            data=b"payload",
+            headers={
+                "Connection": "keep-alive, X-Secret",
+                "X-Secret": "1",
+                "X-Keep": "2",
+                "Host": "cdn.example",
+            },
+        )
+        assert r.status == 200
+        method, target, headers, sent = t.origin.log[-1]
+        assert (method, target, sent) == ("PATCH", "/echo?q=%41b&z", b"payload")
+        assert "X-Secret" not in headers and headers["X-Keep"] == "2"
+        assert headers["Host"] == "cdn.example"
+        assert headers["Via"].endswith("1.1 edge")
+        assert r.headers["Age"] == "0" and r.headers["Via"] == "1.1 edge"
+
+    run(body)
+
+
+def test_purge_url_prefix_and_surrogate_key_from_loopback():
+    async def body(t: T):
+        for path, tag in (("/img/a", "imgs"), ("/img/b", "imgs"), ("/css/c", "style"), ("/x", "")):
+            t.origin.set(path, b"z", headers=[*FRESH, ("Surrogate-Key", f"{tag} all")])
+            await t.get(path)
+        assert len(t.edge.store) == 4
+        r, b = await t.get("/x", method="PURGE")
+        assert r.status == 200 and json.loads(b)["purged"] == 1
+        assert t.origin.count["/x"] == 1  # PURGE is not forwarded
+        r, b = await t.get("/x")
+        assert "fwd=uri-miss" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/img/*", method="PURGE")
+        assert json.loads(b)["purged"] == 2
+        r, b = await t.get("/", method="PURGE", headers={"Surrogate-Key": "style"})
+        assert json.loads(b)["purged"] == 1
+        assert sorted(k[0] for k in t.edge.store) == ["/x"]
+        r, b = await t.get("/", method="PURGE", headers={"Surrogate-Key": "all"})
+        assert json.loads(b)["purged"] == 1 and len(t.edge.store) == 0
+
+    run(body)
+
+
+def test_purge_refused_outside_allowed_networks_and_with_a_wrong_token():
+    async def body(t: T):
+        t.origin.set("/p", b"z", headers=FRESH)
+        await t.get("/p")
+        for headers in ({}, {"X-Purge-Token": "wrong"}, {"Authorization": "Bearer nope"}):
+            r, b = await t.get("/p", method="PURGE", headers=headers)
+            assert r.status == 403 and "not allowed" in json.loads(b)["error"]
+            r, b = await t.get("/p*", method="PURGE", headers={**headers, "Surrogate-Key": "x"})
+            assert r.status == 403
+        r, _ = await t.get("/p")
+        assert "hit" in params(r.headers["Cache-Status"])  # nothing was purged
+        r, b = await t.get("/p", method="PURGE", headers={"Authorization": "Bearer s3cret"})
+        assert r.status == 200 and json.loads(b)["purged"] == 1
+        assert t.origin.count["/p"] == 1
+
+    run(body, purge_allow=("10.0.0.0/8",), purge_token="s3cret")
+
+
+def test_metrics_parse_and_count():
+    async def body(t: T):
+        t.origin.set("/m", b"y" * 1000, headers=FRESH)
+        await t.get("/m")
+        await t.get("/m")
+        await t.get("/m")
+        r, b = await t.get("/.well-known/cdn/metrics")
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+        families = {f.name: f for f in text_string_to_metric_families(b.decode())}
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in families.values()
+            for s in f.samples
+        }
+        assert samples[("cdn_edge_requests_total", (("cache_status", "hit"),))] == 2
+        assert samples[("cdn_edge_requests_total", (("cache_status", "miss"),))] == 1
+        assert samples[("cdn_edge_hit_ratio", ())] == pytest.approx(2 / 3)
+        assert samples[("cdn_edge_bytes_served_total", ())] == 3000
+        assert samples[("cdn_edge_bytes_from_origin_total", ())] == 1000
+        assert samples[("cdn_edge_objects_stored", ())] == 1
+        assert samples[("cdn_edge_bytes_stored", ())] >= 1000
+        assert samples[("cdn_edge_origin_latency_seconds_count", ())] == 1
+        assert samples[("cdn_edge_origin_latency_seconds_bucket", (("le", "+Inf"),))] == 1
+        assert families["cdn_edge_origin_latency_seconds"].type == "histogram"
+        assert ("cdn_edge_evictions_total", ()) in samples
+        r, b = await t.get("/.well-known/cdn/health")
+        assert r.status == 200 and json.loads(b)["status"] == "ok"
+        assert t.origin.count["/.well-known/cdn/metrics"] == 0
+
+    run(body)
+
+
+def test_malformed_requests_get_400_and_the_server_stays_up():
+    async def body(t: T):
+        t.origin.set("/ok", b"fine", headers=FRESH)
+        bad = [
+            b"GARBAGE\r\n\r\n",
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+            b"GET /ok HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        ]
+        for raw in bad:
+            reader, writer = await asyncio.open_connection("127.0.0.1", t.port)
+            writer.write(raw)
+            await writer.drain()
+            status_line = await reader.readline()
+            writer.close()
+            assert status_line.split()[1] in (b"400", b"431"), (raw[:40], status_line)
+        r, b = await t.get("/ok")
+        assert r.status == 200 and b == b"fine"
+
+    run(body)
+
+
+def test_big_objects_stream_through_uncached():
+    big = os.urandom(300_000)
+
+    async def body(t: T):
+        t.origin.set("/big", big, headers=FRESH)
+
+        async def chunked(request):
+            resp = web.StreamResponse(headers={"Cache-Control": "max-age=100"})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for i in range(0, len(big), 30_000):
+                await resp.write(big[i : i + 30_000])
+            await resp.write_eof()
+            return resp
+
+        t.origin.routes["/chunked"] = chunked
+        t.origin.set("/small", b"s" * 100, headers=FRESH)
+        for path in ("/big", "/chunked"):
+            for _ in range(2):
+                r, b = await t.get(path)
+                assert r.status == 200 and b == big
+                p = params(r.headers["Cache-Status"])
+                assert "stored" not in p and any("maximum object size" in x for x in p)
+            assert t.origin.count[path] == 2
+        await t.get("/small")
+        r, b = await t.get("/small")
+        assert "hit" in params(r.headers["Cache-Status"])
+
+    run(body, max_object_size=50_000)
+
+
+def test_eviction_under_a_small_capacity():
+    async def body(t: T):
+        for i in range(6):
+            t.origin.set(f"/o{i}", bytes([65 + i]) * 1000, headers=FRESH)
+            r, b = await t.get(f"/o{i}")
+            assert b == bytes([65 + i]) * 1000
+        assert t.edge.store.used <= 3000
+        assert len(t.edge.store) == 2
+        assert t.edge.metrics.evictions.total() == 4
+        assert set(t.edge.variants) == {k[0] for k in t.edge.store}  # index in step
+        r, b = await t.get("/o5")
+        assert "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/o0")
+        assert b == b"A" * 1000 and "fwd=uri-miss" in params(r.headers["Cache-Status"])
+
+    run(body, capacity=3000, policy="lru")
+
+
+def test_cdn_edge_command_serves_and_stops():
+    assert run_cdn("edge", "--help").returncode == 0
+    bad = run_cdn("edge", "--origin", "http://127.0.0.1:1", "--capacity", "lots")
+    assert bad.returncode == 2 and "size" in bad.stderr
+
+    async def main():
+        origin = Origin()
+        origin.set("/c", b"cli", headers=FRESH)
+        await origin.start()
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cdn",
+                "edge",
+                "--origin",
+                origin.url,
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--capacity",
+                "10MiB",
+                "--policy",
+                "sieve",
+                "--name",
+                "cli-edge",
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            async with aiohttp.ClientSession() as client:
+                for _ in range(200):
+                    try:
+                        async with client.get(
+                            f"http://127.0.0.1:{port}/.well-known/cdn/health"
+                        ) as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.05)
+                statuses = []
+                for _ in range(2):
+                    async with client.get(f"http://127.0.0.1:{port}/c") as r:
+                        assert await r.read() == b"cli"
+                        statuses.append(r.headers["Cache-Status"])
+                assert statuses[0].startswith("cli-edge; fwd=uri-miss")
+                assert statuses[1].startswith("cli-edge; hit")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=10)
+            await origin.stop()
+        assert proc.returncode == 0, err
+        assert b"listening on" in out
+
+    asyncio.run(main())
