@@ -581,11 +581,13 @@ def merge_304(
             new.setdefault(n.lower(), []).append((n, v))
     new_date = "date" in new
     out: list[tuple[str, str]] = []
+    replaced: set[str] = set()
     for n, v in stored.headers:
         low = n.lower()
         if low in new:
             out.extend(new.pop(low))  # first stored position, all the new lines
-        elif low == "age" or (low == "date" and not new_date):
+            replaced.add(low)
+        elif low in replaced or low == "age" or (low == "date" and not new_date):
             continue
         else:
             out.append((n, v))
