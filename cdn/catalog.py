@@ -6,7 +6,7 @@ distributions). :class:`Catalog` turns that plus a seed into plain arrays, once:
 
 - object ids are ``0 .. n-1`` and the id *is* the popularity rank: id 0 is the
   most requested, with probability proportional to ``1 / (id + 1) ** alpha``
-  (alpha 0 is uniform);
+  (alpha 0 is uniform): ``weights[id]`` or ``popularity(id)``;
 - each object's content type is drawn by share, then its size from that
   type's distribution (rounded to whole bytes, at least 1);
 - the bytes of object ``i`` are a deterministic function of (seed, i, offset),
@@ -113,8 +113,8 @@ class Catalog:
         self.seed = int(seed)
         self.alpha = float(workload.zipf_alpha)
         self.content = content
-        self.popularity = zipf_weights(n, self.alpha)
-        cdf = np.cumsum(self.popularity)
+        self.weights = zipf_weights(n, self.alpha)  # request probability by id
+        cdf = np.cumsum(self.weights)
         cdf[-1] = 1.0  # so a uniform draw below 1 always lands on an id
         self._cdf = cdf
         rng = np.random.default_rng([self.seed, 0xCA7A])
@@ -144,6 +144,10 @@ class Catalog:
             return None
         obj_id = int(digits)
         return obj_id if obj_id < self.n else None
+
+    def popularity(self, obj_id):
+        """Probability that a request asks for ``obj_id`` (an int or an id array)."""
+        return self.weights[obj_id]
 
     def size(self, obj_id: int) -> int:
         return int(self.sizes[obj_id])

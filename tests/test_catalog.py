@@ -55,6 +55,7 @@ def test_zipf_draws_match_expected_frequencies(alpha):
     exp_bins[-1] += acc_e
     stat = chi2(np.array(obs_bins), np.array(exp_bins))
     assert stat < chi2_critical(len(obs_bins) - 1), (stat, len(obs_bins))
+    assert np.allclose(cat.weights, p) and cat.popularity(0) == cat.weights[0]
     # id 0 is the most popular when alpha > 0
     if alpha > 0:
         assert counts.argmax() == 0
