@@ -1,0 +1,542 @@
+"""From a scenario to results: builds the models, runs the engine, writes the files.
+
+Theory of operation
+-------------------
+``simulate(scenario)`` wires the pure cores together on a virtual clock:
+
+- places and the network model give every RTT the run needs, once, as
+  matrices (client place x edge, resolver site x authoritative, edge x
+  upstream), so latency arithmetic per request is numpy indexing;
+- ``cdn.routing.Router`` answers each resolver cache miss (the same object the
+  DNS server asks), ``cdn.dnscache.DnsModel`` keeps the client and resolver
+  caches and models failed connects;
+- ``edge.store`` stores and ``edge.policy.classify`` decide every cache
+  outcome in ``cdn.engine.EdgeCaches``;
+- ``cdn.transfer`` turns RTT, bytes and connection reuse into fetch times;
+- ``cdn.workload`` produces the request stream; ``cdn.engine.Engine`` cuts it
+  at scenario events; ``cdn.results.Stats`` accumulates the figures.
+
+Per batch of requests: DNS pass (a loop), upstream fetch times (vectorised),
+cache pass (a loop), latency sum (vectorised), statistics (vectorised).
+
+Resolvers: an ISP resolver sits at its client's place, ``ISP_RESOLVER_MS``
+one way from the client's access network; a public resolver is the nearest
+(by RTT) of its sites. The authoritative DNS server is at ``dns.place`` or the
+origin's place. An edge's fetches from its upstream ride warm, reused
+connections (server bandwidth, no handshakes).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cdn import transfer
+from cdn.engine import CONDITIONAL, ERROR, EdgeCaches, Engine
+from cdn.errors import UserError
+from cdn.geo import great_circle_km_array
+from cdn.network import NetworkModel
+from cdn.places import Place
+from cdn.results import KINDS, Batch, Progress, Stats, summary_table, write_results
+from cdn.routing import Router
+from cdn.scenario import Scenario, load_scenario
+from edge import policy as cache_policy
+from edge.store import make_store
+
+ISP_RESOLVER_MS = 1.0  # one-way ms from a client's access network to its ISP resolver
+CLIENT_HOSTS = 64  # DNS caches per (client place, resolver group): see cdn.dnscache
+DEFAULT_TRACE_CACHE_CONTROL = "max-age=3600"  # trace keys no origin pattern matches
+SAMPLE_HEADER = ["t", "client", "resolver", "edge", "object", "size", "outcome", "latency_ms",
+                 "dns", "distance_km"]  # fmt: skip
+
+
+@dataclass
+class SimResult:
+    summary: dict
+    stats: Stats
+    paths: list[Path]
+    wall_seconds: float
+
+
+def _interval(horizon: float) -> float:
+    """A round timeseries step giving at most ~600 rows."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400):
+        if horizon / step <= 600:
+            return float(step)
+    return 86400.0
+
+
+def _access_delay(scenario: Scenario, cp) -> float:
+    if cp.access_delay is not None:
+        return float(cp.access_delay)
+    for name, d in scenario.network.access_delays:
+        if name in (cp.place.name, cp.place.key):
+            return float(d)
+    return float(scenario.network.access_delay)
+
+
+def _service_sampler(scenario: Scenario):
+    from cdn.distributions import sample
+
+    dist = scenario.origin.service_time
+
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        return np.asarray(sample(dist, rng, n), dtype=np.float64)
+
+    return draw
+
+
+def _locate_trace_client(text: str, places: dict[str, int], plist: list[Place]) -> int:
+    """A trace client is a place name or an IP address (located with GeoIP)."""
+    if text in places:
+        return places[text]
+    try:
+        ipaddress.ip_address(text)
+        is_ip = True
+    except ValueError:
+        is_ip = False
+    if is_ip:
+        raise UserError(
+            f"trace client {text!r} is an IP address; locating addresses needs a GeoIP "
+            "database, which the simulator does not load yet: use place names in traces"
+        )
+    from cdn.places import resolve_place
+
+    p = resolve_place(text)
+    for i, q in enumerate(plist):
+        if q == p:
+            places[text] = i
+            return i
+    plist.append(p)
+    places[text] = len(plist) - 1
+    return len(plist) - 1
+
+
+class Simulation:
+    """One run: models built from a scenario, ready to process request batches."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: int | None = None,
+        requests: int | None = None,
+        duration: float | None = None,
+        trace: str | Path | None = None,
+        sample: int = 0,
+    ):
+        self.scenario = sc = scenario
+        self.seed = int(sc.seed if seed is None else seed)
+        wl = sc.workload
+        self.network = NetworkModel.from_config(sc.network)
+        self.edges = list(sc.edges)
+        self.edge_index = {e.name: i for i, e in enumerate(self.edges)}
+        self.router = Router(sc, network=self.network)
+        E = len(self.edges)
+
+        # --- the request source and the client places -----------------------
+        trace_path = trace if trace is not None else wl.trace
+        self.places: list[Place] = [c.place for c in sc.clients]
+        access = [_access_delay(sc, c) for c in sc.clients]
+        weights = [c.weight for c in sc.clients]
+        self.trace = None
+        from cdn import workload as wlmod
+
+        if trace_path is not None:
+            self.trace = wlmod.scan_trace(trace_path)
+            names: dict[str, int] = {}
+            for i, c in enumerate(sc.clients):
+                names.setdefault(c.place.name, i)
+                names.setdefault(c.place.key, i)
+            client_place = [_locate_trace_client(c, names, self.places) for c in self.trace.clients]
+            access += [float(sc.network.access_delay)] * (len(self.places) - len(access))
+        P = len(self.places)
+        groups = list(sc.resolvers)
+        G = len(groups)
+        shares = np.array([g.share for g in groups], dtype=np.float64)
+
+        # --- content types and their freshness (from the policy core) ---------
+        if self.trace is not None:
+            ccs: list[str] = []
+            key_ctype = []
+            for key in self.trace.keys:
+                cc = next((v for pat, v in sc.origin.cache_control if fnmatch.fnmatchcase(key, pat)),
+                          DEFAULT_TRACE_CACHE_CONTROL)  # fmt: skip
+                if cc not in ccs:
+                    ccs.append(cc)
+                key_ctype.append(ccs.index(cc))
+            self.catalog = None
+            self.horizon = self.trace.duration
+        else:
+            from cdn.catalog import Catalog
+
+            self.catalog = Catalog(wl, self.seed)
+            ccs = [c.cache_control for c in self.catalog.content]
+            self.horizon = duration if duration is not None else wl.duration
+            if requests is not None or (duration is None and wl.requests is not None):
+                n = requests if requests is not None else wl.requests
+                self.horizon = n / wl.rate
+        self.cache_controls = ccs
+        self.freshness = [cache_policy.freshness(200, [("Cache-Control", cc)]) for cc in ccs]
+        horizon = max(self.horizon, 1.0) * 2 + 86400.0
+        never = [
+            cache_policy.classify(0.0, f) == "hit" and cache_policy.classify(horizon, f) == "hit"
+            for f in self.freshness
+        ]
+        cacheable = [f.storable for f in self.freshness]
+
+        # --- resolvers: sites, cache keys, what routing sees, DNS RTTs ---------
+        auth = sc.dns.place or sc.origin.place
+        self.locations: list[Place | None] = list(self.places)
+        loc_index: dict[Place, int] = {p: i for i, p in enumerate(self.places)}
+        rkeys: dict[tuple, int] = {}
+        pg_resolver, pg_location, pg_ttl, pg_dns = [], [], [], []
+        self.pg_kind = np.zeros(P * G, dtype=np.int8)
+        for p in range(P):
+            place = self.places[p]
+            for g, grp in enumerate(groups):
+                ecs = grp.ecs and sc.dns.ecs
+                if grp.kind == "isp" or not grp.places:
+                    site = place
+                    to_res = self.network.rtt_ms(place, place, access[p], ISP_RESOLVER_MS / 1000)
+                    kind = 0
+                else:
+                    rtts = [self.network.rtt_ms(place, s, access[p]) for s in grp.places]
+                    j = int(np.argmin(rtts))
+                    site, to_res = grp.places[j], rtts[j]
+                    kind = 2 if ecs else 1
+                seen = place if (ecs or grp.kind == "isp") else site
+                if seen not in loc_index:
+                    loc_index[seen] = len(self.locations)
+                    self.locations.append(seen)
+                scope = p if ecs and kind else -1
+                rk = rkeys.setdefault((g, site, scope), len(rkeys))
+                pg_resolver.append(rk)
+                pg_location.append(loc_index[seen])
+                pg_ttl.append(sc.dns.ttl if grp.cache else 0.0)
+                pg_dns.append((to_res, self.network.rtt_ms(site, auth)))
+                self.pg_kind[p * G + g] = kind
+        self.group_names = [g.name for g in groups]
+        self.pg_dns = np.array(pg_dns, dtype=np.float64).reshape(P * G, 2)
+        answer_cache: dict[tuple[str, ...], tuple[int, ...]] = {}
+        edge_index, locations, router = self.edge_index, self.locations, self.router
+
+        def route(loc: int, rkey: int, down: frozenset) -> tuple[int, ...]:
+            names = router.route(locations[loc], rkey, down).edges
+            ans = answer_cache.get(names)
+            if ans is None:
+                ans = answer_cache[names] = tuple(edge_index[n] for n in names)
+            return ans
+
+        from cdn.dnscache import DnsModel
+
+        self.dns = DnsModel(
+            n_places=P, n_groups=G, hosts=CLIENT_HOSTS, route=route, pg_resolver=pg_resolver,
+            pg_location=pg_location, pg_ttl=pg_ttl, pg_dns_ms=pg_dns,
+            client_ttl=wl.client_dns_cache, connect_timeout=sc.network.connect_timeout,
+            n_edges=E,
+        )  # fmt: skip
+
+        # --- network matrices ----------------------------------------------------
+        net = sc.network
+        self.rtt_ce = np.array(
+            [
+                [self.network.rtt_ms(p, e.place, access[i]) for e in self.edges]
+                for i, p in enumerate(self.places)
+            ]  # fmt: skip
+        ).reshape(P, E)
+        self.bw_ce = np.array(
+            [
+                [min(net.bandwidth, self.network.bandwidth_bps(p, e.place)) for e in self.edges]
+                for p in self.places
+            ]  # fmt: skip
+        ).reshape(P, E)
+        self.parent = [self.edge_index[e.parent] if e.parent else -1 for e in self.edges]
+        origin = sc.origin.place
+        up_place = [self.edges[q].place if q >= 0 else origin for q in self.parent]
+        self.rtt_up = np.array([self.network.rtt_ms(e.place, u) for e, u in
+                                zip(self.edges, up_place, strict=True)])  # fmt: skip
+        self.bw_up = np.array([min(net.server_bandwidth, self.network.bandwidth_bps(e.place, u))
+                               for e, u in zip(self.edges, up_place, strict=True)])  # fmt: skip
+        self.rtt_po = np.array([self.network.rtt_ms(e.place, origin) for e in self.edges])
+        self.bw_po = np.array([min(net.server_bandwidth, self.network.bandwidth_bps(e.place, origin))
+                               for e in self.edges])  # fmt: skip
+        self.has_parent = any(q >= 0 for q in self.parent)
+        lat = np.array([p.lat for p in self.places])
+        lon = np.array([p.lon for p in self.places])
+        elat = np.array([e.place.lat for e in self.edges])
+        elon = np.array([e.place.lon for e in self.edges])
+        self.km = great_circle_km_array(lat[:, None], lon[:, None], elat[None, :], elon[None, :])
+
+        # --- caches --------------------------------------------------------------
+        stores = [make_store(e.policy, e.capacity, e.max_object_size) for e in self.edges]
+
+        def stale_on_error(ct: int, age: float) -> bool:
+            # Ask the policy core with a stored response of that age.
+            stored = cache_policy.Stored(200, (("Cache-Control", ccs[ct]),), 0.0, 0.0)
+            return cache_policy.can_serve_stale_on_error(stored, (), age)
+
+        self.caches = EdgeCaches(stores, self.parent, self.freshness, cache_policy.classify,
+                                 never, cacheable, stale_on_error)  # fmt: skip
+        self.service_override: float | None = None
+
+        # --- the request stream ----------------------------------------------
+        sampler = _service_sampler(sc)
+        hours = [wlmod.utc_offset_hours(p.timezone, p.lon) for p in self.places]
+        if self.trace is not None:
+            rng = np.random.default_rng([self.seed, 0x7ACE])
+            cdf = np.cumsum(shares)
+            cgroup = np.searchsorted(cdf, rng.random(len(self.trace.clients)), side="right")
+            self._blocks = lambda: wlmod.read_trace(
+                self.trace, client_place, np.minimum(cgroup, G - 1), key_ctype, seed=self.seed,
+                keepalive=wl.keepalive, hosts=CLIENT_HOSTS, service_sampler=sampler,
+            )  # fmt: skip
+            self.expected = self.trace.rows
+        else:
+            pop = wlmod.Population(
+                weights=np.array(weights, dtype=np.float64),
+                utc_offset_h=np.array(hours),
+                continents=tuple(p.continent for p in self.places),
+                countries=tuple(p.country for p in self.places),
+                group_shares=shares,
+                hosts=CLIENT_HOSTS,
+            )
+            flash = [
+                wlmod.FlashCrowd(ev.at, ev.duration or 0.0, ev.factor, ev.object, ev.region)
+                for ev in sc.events
+                if ev.kind == "flash_crowd"
+            ]
+            gen = wlmod.Generator(
+                pop, self.catalog, rate=wl.rate, seed=self.seed, diurnal=wl.diurnal,
+                diurnal_shape=wl.diurnal_shape, start_hour_utc=wl.start_hour_utc,
+                keepalive=wl.keepalive, service_sampler=sampler, flash_crowds=flash,
+            )  # fmt: skip
+            if requests is None and duration is None and wl.requests is not None:
+                requests = wl.requests
+            dur = duration if duration is not None else (None if requests else wl.duration)
+            self._blocks = lambda: gen.blocks(duration=dur, requests=requests)
+            self.expected = requests if requests else int(dur * wl.rate)
+
+        # --- results -----------------------------------------------------------
+        regions = [p.continent or "??" for p in self.places]
+        self.stats = Stats([p.key for p in self.places], regions, [e.name for e in self.edges],
+                           self.km, _interval(self.horizon))  # fmt: skip
+        self.sample_n = int(sample)
+        self.sample_p = min(1.0, self.sample_n / max(self.expected, 1)) if sample else 0.0
+        self.sample_rows: list[list] = []
+
+    # --- events -------------------------------------------------------------------
+    def schedule(self, engine: Engine) -> None:
+        sc, dns = self.scenario, self.dns
+        known: set[str] = set()
+
+        def set_known(name: str, down: bool) -> Callable[[float], None]:
+            def act(_t: float) -> None:
+                (known.add if down else known.discard)(name)
+                dns.set_known_down(frozenset(known))
+
+            return act
+
+        def set_down(e: int, down: bool) -> Callable[[float], None]:
+            return lambda _t: dns.set_down(e, down)
+
+        def origin(up: bool) -> Callable[[float], None]:
+            def act(_t: float) -> None:
+                self.caches.origin_up = up
+
+            return act
+
+        def slow(value: float | None) -> Callable[[float], None]:
+            def act(_t: float) -> None:
+                self.service_override = value
+
+            return act
+
+        for ev in sc.events:
+            if ev.kind in ("edge_down", "edge_up"):
+                down = ev.kind == "edge_down"
+                e = self.edge_index[ev.edge]
+                engine.at(ev.at, set_down(e, down))
+                n = sc.dns.health_failures if down else sc.dns.health_successes
+                engine.at(ev.at + sc.dns.health_interval * n, set_known(ev.edge, down))
+                if down and ev.duration:
+                    engine.at(ev.at + ev.duration, set_down(e, False))
+                    engine.at(ev.at + ev.duration + sc.dns.health_interval *
+                              sc.dns.health_successes, set_known(ev.edge, False))  # fmt: skip
+            elif ev.kind in ("origin_down", "origin_up"):
+                engine.at(ev.at, origin(ev.kind == "origin_up"))
+                if ev.kind == "origin_down" and ev.duration:
+                    engine.at(ev.at + ev.duration, origin(True))
+            elif ev.kind == "origin_slow":
+                engine.at(ev.at, slow(ev.service_time))
+                if ev.duration:
+                    engine.at(ev.at + ev.duration, slow(None))
+            elif ev.kind == "purge":
+                engine.at(ev.at, lambda _t, ev=ev: self.caches.purge(self._purge_keys(ev)))
+
+    def _purge_keys(self, ev) -> list[int]:
+        if self.trace is not None:
+            keys = self.trace.keys
+            if ev.url:
+                return [keys[ev.url]] if ev.url in keys else []
+            if ev.prefix:
+                return [i for k, i in keys.items() if k.startswith(ev.prefix)]
+            return self._surrogate(list(keys.items()), ev.surrogate_key)
+        cat = self.catalog
+        if ev.url:
+            i = cat.object_id(ev.url)
+            return [] if i is None else [i]
+        if ev.prefix:
+            return [i for i in range(cat.n) if cat.path(i).startswith(ev.prefix)]
+        return self._surrogate([(cat.path(i), i) for i in range(cat.n)], ev.surrogate_key)
+
+    def _surrogate(self, items: list[tuple[str, int]], key: str | None) -> list[int]:
+        pats = [p for p, keys in self.scenario.origin.surrogate_keys if key in keys.split()]
+        return [i for path, i in items if any(fnmatch.fnmatchcase(path, p) for p in pats)]
+
+    # --- one batch ------------------------------------------------------------------
+    def process(self, r) -> None:
+        G = len(self.group_names)
+        res = self.dns.resolve(r.t, r.place, r.group, r.host)
+        edge = res.edge
+        ok = edge >= 0
+        e0 = np.where(ok, edge, 0)
+        tls = self.scenario.network.tls
+        size = r.size
+        service_ms = (r.service if self.service_override is None
+                      else np.full(len(r), self.service_override)) * 1000.0  # fmt: skip
+        no_parent = np.array(self.parent)[e0] < 0 if self.has_parent else np.ones(len(r), bool)
+        up_server = np.where(no_parent, service_ms, 0.0)
+        rtt_up, bw_up = self.rtt_up[e0], self.bw_up[e0]
+        zeros = np.zeros(len(r), dtype=np.int64)
+        old = np.zeros(len(r), dtype=bool)
+        up_ms = transfer.fetch_time_ms_array(rtt_up, size, old, tls=tls, bandwidth_bps=bw_up,
+                                             server_ms=up_server)  # fmt: skip
+        cond_ms = transfer.fetch_time_ms_array(rtt_up, zeros, old, tls=tls, bandwidth_bps=bw_up,
+                                               server_ms=up_server)  # fmt: skip
+        if self.has_parent:
+            rtt_po, bw_po = self.rtt_po[e0], self.bw_po[e0]
+            par_ms = transfer.fetch_time_ms_array(rtt_po, size, old, tls=tls, bandwidth_bps=bw_po,
+                                                  server_ms=service_ms)  # fmt: skip
+            par_cond = transfer.fetch_time_ms_array(
+                rtt_po, zeros, old, tls=tls, bandwidth_bps=bw_po, server_ms=service_ms
+            )
+        else:
+            par_ms = par_cond = up_ms
+        served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up_ms, cond_ms, par_ms,
+                                   par_cond)  # fmt: skip
+        pl = r.place.astype(np.int64)
+        client_ms = transfer.fetch_time_ms_array(
+            self.rtt_ce[pl, e0], size, ~r.reuse, tls=tls, bandwidth_bps=self.bw_ce[pl, e0]
+        )
+        pg = pl * G + r.group
+        dns_ms = np.where(res.level >= 1, self.pg_dns[pg, 0], 0.0) + np.where(
+            res.level == 2, self.pg_dns[pg, 1], 0.0
+        )
+        latency = dns_ms + res.wait_ms + client_ms + served.upstream_ms
+        outcome = np.where(ok, served.outcome, ERROR).astype(np.int8)
+        latency = np.where(outcome == ERROR, np.nan, latency)
+        batch = Batch(r.t, r.place, self.pg_kind[pg], np.where(outcome == ERROR, -1, edge),
+                      res.first, outcome, served.fetch, size, latency, res.level,
+                      res.failed)  # fmt: skip
+        self.stats.add(batch)
+        if self.sample_p and len(self.sample_rows) < self.sample_n:
+            self._sample(batch, r, dns_ms)
+
+    def _sample(self, b: Batch, r, dns_ms: np.ndarray) -> None:
+        from cdn.engine import OUTCOMES
+
+        for i in np.flatnonzero(r.u < self.sample_p):
+            if len(self.sample_rows) >= self.sample_n:
+                break
+            e = int(b.edge[i])
+            self.sample_rows.append([
+                round(float(b.t[i]), 6), self.places[int(b.place[i])].key,
+                KINDS[int(b.kind[i])], self.edges[e].name if e >= 0 else "",
+                self._key_name(int(r.obj[i])), int(b.size[i]), OUTCOMES[int(b.outcome[i])],
+                None if e < 0 else round(float(b.latency_ms[i]), 3), int(b.dns_level[i]),
+                None if e < 0 else round(float(self.km[int(b.place[i]), e]), 1),
+            ])  # fmt: skip
+
+    def _key_name(self, obj: int) -> str:
+        if self.trace is not None:
+            if not hasattr(self, "_key_names"):
+                self._key_names = list(self.trace.keys)
+            return self._key_names[obj]
+        return self.catalog.path(obj)
+
+    # --- the run ----------------------------------------------------------------------
+    def run(self, chunk: int = 1 << 16, progress: Progress | None = None) -> Stats:
+        from cdn.workload import rechunk
+
+        engine = Engine()
+        self.schedule(engine)
+        stats = self.stats
+
+        def process(r) -> None:
+            self.process(r)
+            if progress is not None:
+                progress.update(stats.requests, stats.requests)
+
+        engine.run(rechunk(self._blocks(), chunk), process)
+        return stats
+
+    def summary(self) -> dict:
+        sc = self.scenario
+        extra = {
+            "conditions": {
+                "chunk_independent": True,
+                "client_hosts_per_place_and_resolver": CLIENT_HOSTS,
+                "resolver_queries": int(self.dns.queries),
+            }
+        }
+        return self.stats.summary(
+            {"name": sc.name, "seed": self.seed, "sha256": sc.text_sha256}, extra
+        )
+
+
+def simulate(
+    scenario: Scenario | str | Path = "quickstart",
+    *,
+    out_dir: str | Path | None = None,
+    requests: int | None = None,
+    duration: float | None = None,
+    seed: int | None = None,
+    trace: str | Path | None = None,
+    chunk: int = 1 << 16,
+    sample: int = 0,
+    progress: bool = False,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SimResult:
+    """Run a scenario; write results to ``out_dir`` (default ``results/<name>/``)."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if requests is not None and requests <= 0:
+        raise UserError(f"--requests must be a positive count, got {requests}")
+    if duration is not None and not (duration > 0 and math.isfinite(duration)):
+        raise UserError(f"--duration must be a positive time, got {duration}")
+    if chunk <= 0:
+        raise UserError(f"--chunk must be a positive number of requests, got {chunk}")
+    start = clock()
+    sim = Simulation(sc, seed=seed, requests=requests, duration=duration, trace=trace,
+                     sample=sample)  # fmt: skip
+    bar = Progress(sim.expected, clock) if progress else None
+    try:
+        sim.run(chunk, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = sim.summary()
+    out = Path(out_dir) if out_dir is not None else Path("results") / sc.name
+    sample_rows = (SAMPLE_HEADER, sim.sample_rows) if sample else None
+    paths = write_results(out, sim.stats, summary, sample_rows)
+    return SimResult(summary, sim.stats, paths, clock() - start)
+
+
+__all__ = ["simulate", "Simulation", "SimResult", "summary_table", "CONDITIONAL"]

@@ -1,0 +1,456 @@
+"""Request streams for the simulator: generated (Poisson, diurnal, Zipf) or replayed.
+
+Theory of operation
+-------------------
+A workload is a sequence of requests ordered by time. Each request says when it
+arrives (``t``, seconds), which client place sends it (``place``, an index into
+the population), which resolver group the client sits behind (``group``), which
+client host inside that (place, group) it is (``host``: the key of its own DNS
+cache), the object and its size, whether it rides a reused connection
+(``reuse``), the content type index (``ctype``, for freshness), the origin's
+service time if the object must be fetched (``service``) and a uniform number
+for sampling (``u``).
+
+Generation is vectorised in *blocks*: fixed windows of virtual time, each with
+its own random stream derived from ``(seed, block index)``. Block boundaries
+depend only on the scenario (never on ``--chunk``), so the request stream is
+the same whatever batch size the engine later consumes it in; ``rechunk``
+re-slices the blocks into batches of the requested size.
+
+Arrivals: a non-homogeneous Poisson process per place, by thinning. Candidates
+arrive at the peak rate ``rate * (1 + diurnal)``; each picks a place by weight
+and survives with probability ``(1 + diurnal * shape(local hour)) / (1 +
+diurnal)``. This gives every place exactly the rate ``rate * w_p * (1 + A *
+shape(local hour of p))``. The local hour comes from the place's time zone
+(standard offset, no daylight saving) or its longitude. Flash crowds are
+superposed processes over their window: ``factor - 1`` times the base rate of
+one object (all places) or of one region's places (all objects).
+
+Trace files (``time,client,key,size``) are replayed instead: ``read_trace``
+checks every row (naming the line of the first bad one), maps clients (place
+names or IP addresses) to places and keys to integer ids, and yields the
+same ``Requests`` batches.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from cdn.errors import UserError
+
+BLOCK_TARGET = 1 << 16  # expected candidate arrivals per generation block
+
+
+def _sine(hour: np.ndarray) -> np.ndarray:
+    # Peak at 21:00 local time, trough at 09:00: evening streaming dominates.
+    return np.cos(2 * np.pi * (hour - 21.0) / 24.0)
+
+
+def _evening(hour: np.ndarray) -> np.ndarray:
+    # A sharper evening peak (cos^3 keeps the mean near 0 and the range [-1, 1]).
+    return np.cos(2 * np.pi * (hour - 21.0) / 24.0) ** 3
+
+
+def _flat(hour: np.ndarray) -> np.ndarray:
+    return np.zeros_like(hour)
+
+
+# Diurnal shapes by name: f(local hour) in [-1, 1], mean about 0 over a day.
+DIURNAL_SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sine": _sine,
+    "evening": _evening,
+    "flat": _flat,
+}
+
+
+@dataclass(frozen=True)
+class Requests:
+    """A batch of requests as parallel arrays (one row per request, time order)."""
+
+    t: np.ndarray  # float64 seconds from the start
+    place: np.ndarray  # int32 index into the population's places
+    group: np.ndarray  # int32 index into the resolver groups
+    host: np.ndarray  # int32 client host within (place, group)
+    obj: np.ndarray  # int64 object id
+    size: np.ndarray  # int64 bytes
+    ctype: np.ndarray  # int32 content type index (freshness)
+    reuse: np.ndarray  # bool: reused (keep-alive) connection
+    service: np.ndarray  # float64 origin service seconds if fetched
+    u: np.ndarray  # float64 uniform [0, 1) for sampling
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def slice(self, a: int, b: int) -> Requests:
+        return Requests(*(getattr(self, f.name)[a:b] for f in fields(self)))
+
+    @staticmethod
+    def concat(parts: Sequence[Requests]) -> Requests:
+        if len(parts) == 1:
+            return parts[0]
+        return Requests(
+            *(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Requests))
+        )
+
+
+@dataclass(frozen=True)
+class Population:
+    """Who sends requests: places with weights, resolver groups with shares."""
+
+    weights: np.ndarray  # (P,) relative weights
+    utc_offset_h: np.ndarray  # (P,) hours east of UTC
+    continents: tuple[str, ...]  # (P,) continent codes, for regional flash crowds
+    countries: tuple[str, ...]  # (P,) country codes
+    group_shares: np.ndarray  # (G,) shares summing to 1
+    hosts: int  # client hosts per (place, group): each has its own DNS cache
+
+
+@dataclass(frozen=True)
+class FlashCrowd:
+    at: float
+    duration: float
+    factor: float
+    obj: int | None = None  # one object, from every place
+    region: str | None = None  # continent or country code: every object
+
+
+def utc_offset_hours(timezone: str, lon: float) -> float:
+    """Standard-time offset of ``timezone`` (January, so no DST), else solar time."""
+    if timezone:
+        try:
+            off = _dt.datetime(2026, 1, 15, 12, tzinfo=ZoneInfo(timezone)).utcoffset()
+            if off is not None:
+                return off.total_seconds() / 3600.0
+        except (KeyError, ValueError, OSError):
+            pass
+    return lon / 15.0
+
+
+class Generator:
+    """Synthetic requests for a population and a catalog (see the module docstring)."""
+
+    def __init__(
+        self,
+        population: Population,
+        catalog,
+        *,
+        rate: float,
+        seed: int,
+        diurnal: float = 0.0,
+        diurnal_shape: str = "sine",
+        start_hour_utc: float = 0.0,
+        keepalive: float = 0.5,
+        service_sampler: Callable[[np.random.Generator, int], np.ndarray] | None = None,
+        flash_crowds: Sequence[FlashCrowd] = (),
+    ):
+        if diurnal_shape not in DIURNAL_SHAPES:
+            allowed = ", ".join(DIURNAL_SHAPES)
+            raise UserError(f"unknown diurnal shape {diurnal_shape!r}; allowed: {allowed}")
+        if rate <= 0:
+            raise UserError(f"workload rate must be > 0, got {rate}")
+        self.pop = population
+        self.catalog = catalog
+        self.rate = float(rate)
+        self.seed = int(seed)
+        self.diurnal = float(diurnal)
+        self.shape = DIURNAL_SHAPES[diurnal_shape]
+        self.start_hour = float(start_hour_utc)
+        self.keepalive = float(keepalive)
+        self.service_sampler = service_sampler or (lambda rng, n: np.zeros(n))
+        self.flash = tuple(flash_crowds)
+        w = np.asarray(population.weights, dtype=np.float64)
+        self.place_cdf = np.cumsum(w / w.sum())
+        self.group_cdf = np.cumsum(np.asarray(population.group_shares, dtype=np.float64))
+        self.peak = self.rate * (1.0 + self.diurnal)
+        self.block = BLOCK_TARGET / self.peak  # seconds of virtual time per block
+        self._region_cdf: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+
+    def _draw_places(self, rng: np.random.Generator, n: int, region: str | None) -> np.ndarray:
+        if region is None:
+            return np.searchsorted(self.place_cdf, rng.random(n), side="right").clip(
+                max=len(self.place_cdf) - 1
+            )
+        idx, cdf, _ = self._region(region)
+        return idx[np.searchsorted(cdf, rng.random(n), side="right").clip(max=len(idx) - 1)]
+
+    def _region(self, region: str) -> tuple[np.ndarray, np.ndarray, float]:
+        if region not in self._region_cdf:
+            pop = self.pop
+            idx = np.array(
+                [
+                    i
+                    for i in range(len(pop.weights))
+                    if region in (pop.continents[i], pop.countries[i])
+                ],
+                dtype=np.int64,
+            )
+            w = np.asarray(pop.weights, dtype=np.float64)
+            share = float(w[idx].sum() / w.sum()) if len(idx) else 0.0
+            cdf = np.cumsum(w[idx] / w[idx].sum()) if len(idx) else np.array([1.0])
+            self._region_cdf[region] = (idx, cdf, share)
+        return self._region_cdf[region]
+
+    def _arrivals(
+        self, rng: np.random.Generator, t0: float, t1: float, rate: float, region: str | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Thinned Poisson arrivals in [t0, t1): (times, places), unsorted."""
+        n = rng.poisson(rate * (1.0 + self.diurnal) * (t1 - t0))
+        t = rng.uniform(t0, t1, n)
+        place = self._draw_places(rng, n, region)
+        if self.diurnal > 0:
+            hour = (self.start_hour + t / 3600.0 + self.pop.utc_offset_h[place]) % 24.0
+            keep = rng.random(n) * (1.0 + self.diurnal) < 1.0 + self.diurnal * self.shape(hour)
+            t, place = t[keep], place[keep]
+        return t, place
+
+    def block_requests(self, k: int) -> Requests:
+        """All requests of generation block ``k`` (time window [k*B, (k+1)*B))."""
+        rng = np.random.default_rng([self.seed, k])
+        t0, t1 = k * self.block, (k + 1) * self.block
+        t, place = self._arrivals(rng, t0, t1, self.rate, None)
+        obj = self.catalog.draw(rng, len(t))
+        ts, places, objs = [t], [place], [obj]
+        for fc in self.flash:
+            a, b = max(t0, fc.at), min(t1, fc.at + fc.duration)
+            if b <= a or fc.factor <= 1.0:
+                continue
+            if fc.obj is not None:
+                p = float(self.catalog.popularity(fc.obj))
+                ft, fp = self._arrivals(rng, a, b, self.rate * p * (fc.factor - 1.0), None)
+                fo = np.full(len(ft), fc.obj, dtype=np.int64)
+            else:
+                _, _, share = self._region(fc.region or "")
+                ft, fp = self._arrivals(
+                    rng, a, b, self.rate * share * (fc.factor - 1.0), fc.region or ""
+                )
+                fo = self.catalog.draw(rng, len(ft))
+            ts.append(ft)
+            places.append(fp)
+            objs.append(fo)
+        t = np.concatenate(ts)
+        order = np.argsort(t, kind="stable")
+        t = t[order]
+        place = np.concatenate(places)[order].astype(np.int32)
+        obj = np.concatenate(objs)[order].astype(np.int64)
+        n = len(t)
+        group = np.searchsorted(self.group_cdf, rng.random(n), side="right")
+        group = group.clip(max=len(self.group_cdf) - 1).astype(np.int32)
+        host = rng.integers(0, self.pop.hosts, n, dtype=np.int32)
+        reuse = rng.random(n) < self.keepalive
+        service = np.asarray(self.service_sampler(rng, n), dtype=np.float64)
+        u = rng.random(n)
+        return Requests(
+            t=t,
+            place=place,
+            group=group,
+            host=host,
+            obj=obj,
+            size=np.asarray(self.catalog.sizes, dtype=np.int64)[obj],
+            ctype=np.asarray(self.catalog.type_index, dtype=np.int32)[obj],
+            reuse=reuse,
+            service=service,
+            u=u,
+        )
+
+    def blocks(self, *, duration: float | None, requests: int | None) -> Iterator[Requests]:
+        """Blocks in order, stopping at ``duration`` seconds or after ``requests``."""
+        if duration is None and requests is None:
+            raise ValueError("need a duration or a request count")
+        left = requests if requests is not None else math.inf
+        k = 0
+        while left > 0:
+            if duration is not None and k * self.block >= duration:
+                return
+            r = self.block_requests(k)
+            if duration is not None and (k + 1) * self.block > duration:
+                r = r.slice(0, int(np.searchsorted(r.t, duration, side="left")))
+            if len(r) > left:
+                r = r.slice(0, int(left))
+            left -= len(r)
+            k += 1
+            if len(r):
+                yield r
+
+
+def rechunk(blocks: Iterable[Requests], chunk: int) -> Iterator[Requests]:
+    """Re-slice a stream of batches into batches of exactly ``chunk`` rows (the last
+    one shorter): batching never changes the stream itself."""
+    if chunk <= 0:
+        raise UserError(f"--chunk must be a positive number of requests, got {chunk}")
+    pending: list[Requests] = []
+    have = 0
+    for b in blocks:
+        pending.append(b)
+        have += len(b)
+        if have < chunk:
+            continue
+        whole = Requests.concat(pending)
+        start = 0
+        while have - start >= chunk:
+            yield whole.slice(start, start + chunk)
+            start += chunk
+        pending = [whole.slice(start, have)] if start < have else []
+        have -= start
+    if have:
+        yield Requests.concat(pending)
+
+
+# --- trace files --------------------------------------------------------------------
+
+TRACE_HEADER = ("time", "client", "key", "size")
+
+
+class TraceError(UserError):
+    """A malformed trace file: the message names the file and line."""
+
+
+@dataclass
+class Trace:
+    """A trace's distinct clients and keys, found in a first checking pass."""
+
+    path: Path
+    clients: list[str]  # distinct client fields, in first-seen order
+    keys: dict[str, int]  # key -> object id, in first-seen order
+    rows: int
+    duration: float
+
+
+def scan_trace(path: str | Path) -> Trace:
+    """Check every row of a trace (first bad row -> TraceError naming the line)."""
+    path = Path(path)
+    try:
+        fh = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {path}: {exc.strerror}") from None
+    clients: dict[str, None] = {}
+    keys: dict[str, int] = {}
+    rows = 0
+    last = -math.inf
+    with fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None or tuple(h.strip().lower() for h in header) != TRACE_HEADER:
+            raise TraceError(
+                f"{path} line 1: expected the header {','.join(TRACE_HEADER)}, got "
+                f"{','.join(header or [])!r}"
+            )
+        for row in reader:
+            line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            t, client, key, _ = _parse_row(path, line, row)
+            if t < last:
+                raise TraceError(
+                    f"{path} line {line}: time {t} is before the previous row's {last}; "
+                    "rows must be in time order"
+                )
+            last = t
+            clients.setdefault(client, None)
+            if key not in keys:
+                keys[key] = len(keys)
+            rows += 1
+    if rows == 0:
+        raise TraceError(f"{path}: no requests after the header")
+    return Trace(path, list(clients), keys, rows, max(last, 0.0))
+
+
+def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, int]:
+    if len(row) != 4:
+        raise TraceError(
+            f"{path} line {line}: expected 4 fields (time,client,key,size), got {len(row)}"
+        )
+    ts, client, key, ss = (x.strip() for x in row)
+    try:
+        t = float(ts)
+    except ValueError:
+        raise TraceError(f"{path} line {line}: time {ts!r} is not a number of seconds") from None
+    if not math.isfinite(t) or t < 0:
+        raise TraceError(f"{path} line {line}: time {ts!r} must be a finite number >= 0")
+    if not client:
+        raise TraceError(f"{path} line {line}: client is empty (a place name or an IP address)")
+    if not key:
+        raise TraceError(f"{path} line {line}: key is empty")
+    try:
+        size = int(ss)
+    except ValueError:
+        raise TraceError(
+            f"{path} line {line}: size {ss!r} is not a whole number of bytes"
+        ) from None
+    if size < 0:
+        raise TraceError(f"{path} line {line}: size {size} must be >= 0")
+    return t, client, key, size
+
+
+def read_trace(
+    trace: Trace,
+    client_place: Sequence[int],
+    client_group: Sequence[int],
+    key_ctype: Sequence[int],
+    *,
+    seed: int,
+    keepalive: float,
+    hosts: int,
+    service_sampler: Callable[[np.random.Generator, int], np.ndarray] | None = None,
+    block: int = BLOCK_TARGET,
+) -> Iterator[Requests]:
+    """Replay a scanned trace as Requests blocks of ``block`` rows.
+
+    ``client_place``/``client_group`` map each distinct client (scan order) to its
+    place and resolver group; ``key_ctype`` maps object ids to content types.
+    """
+    cindex = {c: i for i, c in enumerate(trace.clients)}
+    cplace = np.asarray(client_place, dtype=np.int32)
+    cgroup = np.asarray(client_group, dtype=np.int32)
+    ctype = np.asarray(key_ctype, dtype=np.int32)
+    sampler = service_sampler or (lambda rng, n: np.zeros(n))
+    k = 0
+    with open(trace.path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        buf_t: list[float] = []
+        buf_c: list[int] = []
+        buf_k: list[int] = []
+        buf_s: list[int] = []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            t, client, key, size = _parse_row(trace.path, reader.line_num, row)
+            buf_t.append(t)
+            buf_c.append(cindex[client])
+            buf_k.append(trace.keys[key])
+            buf_s.append(size)
+            if len(buf_t) == block:
+                yield _trace_block(buf_t, buf_c, buf_k, buf_s, cplace, cgroup, ctype, seed, k,
+                                   keepalive, hosts, sampler)  # fmt: skip
+                k += 1
+                buf_t, buf_c, buf_k, buf_s = [], [], [], []
+        if buf_t:
+            yield _trace_block(buf_t, buf_c, buf_k, buf_s, cplace, cgroup, ctype, seed, k,
+                               keepalive, hosts, sampler)  # fmt: skip
+
+
+def _trace_block(bt, bc, bk, bs, cplace, cgroup, ctype, seed, k, keepalive, hosts, sampler):
+    rng = np.random.default_rng([seed, k, 7])
+    c = np.asarray(bc, dtype=np.int64)
+    obj = np.asarray(bk, dtype=np.int64)
+    n = len(c)
+    return Requests(
+        t=np.asarray(bt, dtype=np.float64),
+        place=cplace[c],
+        group=cgroup[c],
+        host=(c % max(hosts, 1)).astype(np.int32),  # one client id, one DNS cache
+        obj=obj,
+        size=np.asarray(bs, dtype=np.int64),
+        ctype=ctype[obj],
+        reuse=rng.random(n) < keepalive,
+        service=np.asarray(sampler(rng, n), dtype=np.float64),
+        u=rng.random(n),
+    )
