@@ -1,0 +1,134 @@
+"""``cdn dns``: the geo-aware authoritative DNS server for a scenario's zone."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "dns",
+        help="run the geo-aware authoritative DNS server for a scenario's zone",
+        description=(
+            "Answer for the scenario's zone (dns.zone) on UDP and TCP: the CDN host names "
+            "get A/AAAA records of the edges the routing policy picks for the client, located "
+            "by its EDNS Client Subnet or its source address. Without --geoip-db the "
+            "scenario's own database is built in a temporary directory. Clients that cannot "
+            "be located get dns.fallback, else the edge nearest the origin. Try: "
+            "dig @127.0.0.1 -p 5353 www.cdn.test +subnet=127.64.10.0/24"
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario file or bundled name")
+    p.add_argument("--listen", default="127.0.0.1:5353", metavar="ADDR:PORT")
+    p.add_argument(
+        "--geoip-db", default=None, metavar="FILE", help="any GeoIP2/GeoLite2 City database"
+    )
+    p.add_argument(
+        "--metrics", default=None, metavar="ADDR:PORT", help="serve Prometheus /metrics here"
+    )
+    p.add_argument("--query-log", action="store_true", help="log every query (slow)")
+    p.add_argument("--no-health", action="store_true", help="no active health checks")
+    p.add_argument(
+        "--health-port", type=int, default=8080, help="port of the edges' health endpoint"
+    )
+    p.add_argument(
+        "--health-interval",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="seconds between checks (default: the scenario's dns.health_interval)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="disable the answer cache")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    p.set_defaults(func=run)
+
+
+def parse_hostport(text: str, what: str) -> tuple[str, int]:
+    from cdn.errors import UserError
+
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise UserError(f"{what} {text!r}: write ADDR:PORT, e.g. 127.0.0.1:5353 or [::1]:5353")
+    return host, int(port)
+
+
+def run(args) -> int:
+    import asyncio
+    import logging
+    import signal
+    import tempfile
+    from pathlib import Path
+
+    from cdn.dns_metrics import start_metrics
+    from cdn.dns_server import DnsServer
+    from cdn.errors import UserError
+    from cdn.geoip import Locator, build_mmdb
+    from cdn.scenario import load_scenario
+
+    logging.basicConfig(
+        level=logging.INFO if (args.verbose or args.query_log) else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    host, port = parse_hostport(args.listen, "--listen")
+    mhost_port = parse_hostport(args.metrics, "--metrics") if args.metrics else None
+    if args.health_interval is not None and args.health_interval <= 0:
+        raise UserError("--health-interval must be a positive number of seconds")
+    scenario = load_scenario(args.scenario)
+    places = [c.place for c in scenario.clients] + [p for r in scenario.resolvers for p in r.places]
+    with tempfile.TemporaryDirectory(prefix="cdn-dns-") as tmp:
+        db = args.geoip_db
+        if db is None:
+            db = build_mmdb(scenario, Path(tmp) / "clients.mmdb")
+        elif not Path(db).is_file():
+            raise UserError(f"--geoip-db {db}: no such file")
+        locator = Locator(db, places)
+        server = DnsServer(
+            scenario,
+            locator,
+            check_health=not args.no_health,
+            health_port=args.health_port,
+            health_interval=args.health_interval,
+            query_log=args.query_log,
+            cache=not args.no_cache,
+        )
+
+        async def main() -> None:
+            try:
+                await server.start(host, port)
+            except OSError as exc:
+                raise UserError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            runner = None
+            if mhost_port:
+                try:
+                    runner = await start_metrics(server, *mhost_port)
+                except OSError as exc:
+                    await server.stop()
+                    raise UserError(f"cannot serve metrics on {args.metrics}: {exc}") from None
+            print(
+                f"cdn dns: {scenario.dns.zone} on {host}:{server.port} (UDP+TCP), "
+                f"policy {server.router.policy.name}, "
+                f"{len(server.router.names)} edges"
+                + (f", metrics http://{args.metrics}/metrics" if runner else ""),
+                flush=True,
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                if runner is not None:
+                    await runner.cleanup()
+                await server.stop()
+
+        try:
+            import uvloop
+
+            uvloop.run(main())
+        except ImportError:
+            asyncio.run(main())
+        locator.close()
+    return 0

@@ -1,0 +1,633 @@
+"""The geo-aware authoritative DNS server (UDP and TCP on one port).
+
+Theory of operation
+-------------------
+The server is authoritative for one zone (``dns.zone``). For the CDN host
+names it answers A/AAAA with the edges the routing core picks for the client;
+everything else in the zone is static (SOA and NS at the apex, an A glue for
+``ns1``), and names outside the zone are REFUSED.
+
+A query goes through one function, :meth:`DnsServer.resolve`, which turns the
+query bytes, the source address and the transport's size limit into the reply
+bytes. It parses the wire format itself (strictly: one question, no
+compression in the question, at most one OPT, well-formed ECS), because every
+malformed packet must get FORMERR or silence, never an exception, and because
+it has to be fast. ``dnslib`` provides the type and rcode names for logs and
+metrics.
+
+The reply is a deterministic function of (the query bytes after the ID, the
+source address when the answer used it, the health generation). So the server
+keeps two caches of wire replies without their ID: one keyed by the query
+bytes alone (answers that did not look at the source: ECS-routed answers,
+static records, errors) and one keyed by (query bytes, source address). A hit
+costs two dict lookups and patching in the ID; a health change flushes both.
+Because the key is the query itself, a cached reply is byte-for-byte the reply
+the full path gives (the case of the name as asked, RD, DO, the payload size
+and the ECS block are all part of the key).
+
+Rules this file follows (RFC 1035, 6891, 7871, 8482, and DESIGN.md):
+- AA on every answer from the zone (including NXDOMAIN and NODATA, which carry
+  the SOA in the authority section); RD copied; Z, AD, CD, RA clear; TC only
+  when truncating; the question echoed as asked.
+- EDNS: version > 0 gets BADVERS with an OPT of version 0; unknown options and
+  flags are ignored and never echoed; DO is copied; the requester's UDP size
+  is honoured (at least 512); a reply that does not fit keeps its question and
+  OPT, drops its records and sets TC so the client retries over TCP.
+- ECS: the client is located by the ECS address when the option is present
+  with a non-zero source prefix, else by the packet's source address. The
+  option is echoed (family, source prefix and address as sent) with the scope
+  the answer holds for: the wider of the GeoIP network's prefix and the
+  prefix of the client key the routing policy hashed; 0 for answers that do
+  not depend on the client at all and for SOURCE PREFIX-LENGTH 0.
+- An unknown opcode gets NOTIMP with empty sections; a response (QR set) or a
+  packet shorter than a header gets no reply at all (no reflection loops).
+- ANY is answered minimally (RFC 8482): one HINFO "RFC8482" record.
+- Unlocated clients get the router's fallback order (``dns.fallback``, then
+  the edge nearest the origin).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cdn.addressing import NS_ADDRESS_V4, edge_addresses
+from cdn.health import (
+    DEFAULT_HEALTH_PORT,
+    HEALTH_PATH,
+    HealthChecker,
+    HealthTracker,
+    Transition,
+)
+from cdn.routing import KEY_PREFIX_V4, KEY_PREFIX_V6, Router
+from cdn.scenario import Scenario
+
+log = logging.getLogger("cdn.dns")
+qlog = logging.getLogger("cdn.dns.query")
+
+# RR types and classes
+T_A, T_NS, T_SOA, T_HINFO, T_AAAA, T_OPT, T_IXFR, T_AXFR, T_ANY = 1, 2, 6, 13, 28, 41, 251, 252, 255
+C_IN = 1
+# rcodes
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, BADVERS = 0, 1, 2, 3, 4, 5, 16
+OPT_ECS = 8
+EDNS_PAYLOAD = 1232  # what we advertise (the DNS flag day 2020 size)
+MIN_UDP = 512
+MAX_TCP = 65535
+DO_BIT = 0x8000
+
+_HDR = struct.Struct("!HHHHHH")
+_RR_FIXED = struct.Struct("!HHIH")  # type, class, ttl, rdlength
+
+
+class FormErr(Exception):
+    """The query is malformed; the message says how (for the query log)."""
+
+
+@dataclass(frozen=True)
+class Ecs:
+    family: int
+    source: int
+    address: bytes  # as sent (ceil(source / 8) bytes)
+
+    def ip(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        size = 4 if self.family == 1 else 16
+        raw = self.address + b"\x00" * (size - len(self.address))
+        return ipaddress.ip_address(raw)
+
+    def option(self, scope: int) -> bytes:
+        body = struct.pack("!HBB", self.family, self.source, scope) + self.address
+        return struct.pack("!HH", OPT_ECS, len(body)) + body
+
+
+@dataclass(frozen=True)
+class Query:
+    id: int
+    flags: int
+    question: bytes  # qname wire + qtype + qclass, exactly as sent
+    labels: tuple[bytes, ...]  # lowercased
+    qtype: int
+    qclass: int
+    edns: bool
+    payload: int
+    version: int
+    do: bool
+    ecs: Ecs | None
+
+
+def wire_name(labels: tuple[bytes, ...]) -> bytes:
+    return b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
+
+
+def _parse_ecs(data: bytes) -> Ecs:
+    if len(data) < 4:
+        raise FormErr("ECS option shorter than 4 bytes")
+    family, source, _scope = struct.unpack_from("!HBB", data)
+    if family not in (1, 2):
+        raise FormErr(f"ECS family {family} (allowed: 1 IPv4, 2 IPv6)")
+    bits = 32 if family == 1 else 128
+    if source > bits:
+        raise FormErr(f"ECS source prefix /{source} longer than {bits} bits")
+    addr = data[4:]
+    if len(addr) != (source + 7) // 8:
+        raise FormErr(f"ECS address of {len(addr)} bytes for a /{source} prefix")
+    if source % 8 and addr[-1] & (0xFF >> (source % 8)):
+        raise FormErr("ECS address has bits set beyond the source prefix")
+    return Ecs(family, source, addr)
+
+
+def parse_query(data: bytes) -> Query:
+    """Parse a query strictly; raise :class:`FormErr` when it is malformed
+    (the caller has checked there is a 12-byte header)."""
+    qid, flags, qd, an, ns, ar = _HDR.unpack_from(data)
+    if qd != 1:
+        raise FormErr(f"{qd} questions (exactly 1 allowed)")
+    if an or ns:
+        raise FormErr("a query with answer or authority records")
+    pos, n = 12, len(data)
+    labels = []
+    total = 1
+    while True:
+        if pos >= n:
+            raise FormErr("question name runs past the packet")
+        ln = data[pos]
+        if ln == 0:
+            pos += 1
+            break
+        if ln & 0xC0:
+            raise FormErr("compression or extended label in the question")
+        total += ln + 1
+        if total > 255:
+            raise FormErr("question name longer than 255 bytes")
+        if pos + 1 + ln > n:
+            raise FormErr("question label runs past the packet")
+        labels.append(data[pos + 1 : pos + 1 + ln].lower())
+        pos += 1 + ln
+    if pos + 4 > n:
+        raise FormErr("question type/class missing")
+    qtype, qclass = struct.unpack_from("!HH", data, pos)
+    question = data[12 : pos + 4]
+    pos += 4
+    edns = False
+    payload, version, do, ecs = MIN_UDP, 0, False, None
+    for _ in range(ar):
+        # owner name: OPT must be the root; skip others (compression allowed)
+        start = pos
+        while True:
+            if pos >= n:
+                raise FormErr("additional record name runs past the packet")
+            ln = data[pos]
+            if ln & 0xC0 == 0xC0:
+                pos += 2
+                break
+            if ln & 0xC0:
+                raise FormErr("extended label type")
+            pos += 1 + ln
+            if ln == 0:
+                break
+        if pos + 10 > n:
+            raise FormErr("additional record truncated")
+        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, pos)
+        pos += 10
+        if pos + rdlen > n:
+            raise FormErr("additional record data runs past the packet")
+        if rtype == T_OPT:
+            if edns:
+                raise FormErr("more than one OPT record")
+            if pos - 10 - start != 1:
+                raise FormErr("OPT record not owned by the root")
+            edns = True
+            payload = max(MIN_UDP, rclass)
+            version = (ttl >> 16) & 0xFF
+            do = bool(ttl & DO_BIT)
+            opos, oend = pos, pos + rdlen
+            while opos < oend:
+                if opos + 4 > oend:
+                    raise FormErr("EDNS option header truncated")
+                code, olen = struct.unpack_from("!HH", data, opos)
+                opos += 4
+                if opos + olen > oend:
+                    raise FormErr("EDNS option runs past the OPT record")
+                if code == OPT_ECS:
+                    if ecs is not None:
+                        raise FormErr("more than one ECS option")
+                    ecs = _parse_ecs(data[opos : opos + olen])
+                opos += olen
+        pos += rdlen
+    if pos != n:
+        raise FormErr(f"{n - pos} bytes after the last record")
+    return Query(
+        qid, flags, question, tuple(labels), qtype, qclass, edns, payload, version, do, ecs
+    )
+
+
+@dataclass
+class _Zone:
+    """The static part of the zone, pre-encoded."""
+
+    apex: tuple[bytes, ...]
+    ns: tuple[bytes, ...]
+    hosts: frozenset[tuple[bytes, ...]]
+    empty_nonterminals: frozenset[tuple[bytes, ...]]
+    ttl: int
+    soa_rr: bytes  # owner = apex, uncompressed
+    ns_rdata: bytes
+    glue_rr: bytes
+
+
+def _rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
+    return owner + _RR_FIXED.pack(rtype, C_IN, ttl, len(rdata)) + rdata
+
+
+def _build_zone(zone: str, hosts: tuple[str, ...], ttl: float, ns_address) -> _Zone:
+    apex = tuple(x.encode("idna").lower() for x in zone.strip(".").split(".") if x)
+    ns = (b"ns1", *apex)
+    hostset = set()
+    for h in hosts:
+        h = h.strip(".")
+        rel = (
+            tuple(x.encode("idna").lower() for x in h.split(".") if x) if h not in ("", "@") else ()
+        )
+        hostset.add(rel + apex)
+    ents = set()
+    for h in (*hostset, ns):
+        for i in range(1, len(h) - len(apex)):
+            ents.add(h[i:])
+    ttl_i = max(0, int(ttl))
+    soa_rdata = (
+        wire_name(ns)
+        + wire_name((b"hostmaster", *apex))
+        + struct.pack("!IIIII", 1, 3600, 600, 86400, ttl_i)
+    )
+    owner = wire_name(apex)
+    return _Zone(
+        apex=apex,
+        ns=ns,
+        hosts=frozenset(hostset),
+        empty_nonterminals=frozenset(ents - hostset - {ns}),
+        ttl=ttl_i,
+        soa_rr=_rr(owner, T_SOA, ttl_i, soa_rdata),
+        ns_rdata=wire_name(ns),
+        glue_rr=_rr(wire_name(ns), T_A, ttl_i, ipaddress.IPv4Address(ns_address).packed),
+    )
+
+
+_HINFO_RFC8482 = bytes([7]) + b"RFC8482" + bytes([0])
+_PTR_QNAME = b"\xc0\x0c"
+
+
+class DnsServer:
+    """Serve the scenario's zone: ``await start(host, port)`` / ``await stop()``.
+
+    ``locator`` (a :class:`cdn.geoip.Locator`, or None: every client unlocated)
+    places clients; ``router`` defaults to ``Router(scenario)``. Health checks
+    run when ``check_health`` (URLs ``http://<edge v4>:<health_port>`` +
+    ``/.well-known/cdn/health`` unless ``health_urls`` is given).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        locator=None,
+        *,
+        router: Router | None = None,
+        check_health: bool = True,
+        health_port: int = DEFAULT_HEALTH_PORT,
+        health_urls: Mapping[str, str] | None = None,
+        health_interval: float | None = None,
+        ns_address: str = str(NS_ADDRESS_V4),
+        query_log: bool = False,
+        cache: bool = True,
+        cache_size: int = 200_000,
+        tcp_idle_timeout: float = 10.0,
+        max_tcp_connections: int = 128,
+    ):
+        self.scenario = scenario
+        self.locator = locator
+        self.router = router or Router(scenario)
+        dns = scenario.dns
+        self.zone = _build_zone(dns.zone, dns.hosts, dns.ttl, ns_address)
+        self.use_ecs = dns.ecs
+        self.addresses = {n: (a.packed, b.packed) for n, (a, b) in edge_addresses(scenario).items()}
+        missing = [n for n in self.router.names if n not in self.addresses]
+        if missing:
+            raise ValueError(f"router edges without addresses: {missing}")
+        self.tracker = HealthTracker(self.router.names, dns.health_failures, dns.health_successes)
+        self.down: frozenset[str] = frozenset()
+        self.check_health = check_health
+        if health_urls is None:
+            health_urls = {
+                n: f"http://{ipaddress.IPv4Address(a[0])}:{health_port}{HEALTH_PATH}"
+                for n, a in self.addresses.items()
+                if n in self.router.names
+            }
+        self.health_urls = dict(health_urls)
+        self.health_interval = health_interval if health_interval else dns.health_interval
+        self.query_log = query_log
+        self.use_cache = cache
+        self.cache_size = cache_size
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.max_tcp_connections = max_tcp_connections
+        # caches: query bytes after the ID -> (reply after the ID, stat key, log text)
+        self._udp_q: dict[bytes, tuple] = {}
+        self._udp_s: dict[tuple[bytes, str], tuple] = {}
+        self._tcp_q: dict[bytes, tuple] = {}
+        self._tcp_s: dict[tuple[bytes, str], tuple] = {}
+        self.stats: dict[tuple, int] = {}  # (transport, qtype, rcode, ecs, edges) -> count
+        self.cache_hits = 0
+        self.dropped = 0
+        self._udp_transport = None
+        self._tcp_server = None
+        self._tcp_writers: set = set()
+        self._checker: HealthChecker | None = None
+        self.host: str | None = None
+        self.port: int | None = None
+
+    # -- health --------------------------------------------------------------
+    def set_down(self, down: frozenset[str]) -> None:
+        """Adopt a new set of down edges and flush every cached answer."""
+        self.down = frozenset(down)
+        self.flush()
+
+    def flush(self) -> None:
+        for c in (self._udp_q, self._udp_s, self._tcp_q, self._tcp_s):
+            c.clear()
+
+    def _health_changed(self, t: Transition) -> None:
+        self.set_down(self.tracker.down)
+
+    # -- the full path ---------------------------------------------------------
+    def resolve(
+        self, data: bytes, source: str, udp: bool = True
+    ) -> tuple[bytes, bool, bool, tuple] | None:
+        """Reply to one packet: ``(reply, used_source, cacheable, stat_key)``, or
+        None for no reply. Over UDP a reply fits 512 bytes, or the requester's
+        EDNS size; over TCP 65535."""
+        if len(data) < 12:
+            return None
+        qid, flags = struct.unpack_from("!HH", data)
+        if flags & 0x8000:  # a response: never answer (no loops, no reflection)
+            return None
+        opcode = (flags >> 11) & 0xF
+        rd = flags & 0x0100
+        if opcode != 0:
+            hdr = _HDR.pack(qid, 0x8000 | (opcode << 11) | rd | NOTIMP, 0, 0, 0, 0)
+            return hdr, False, False, (None, NOTIMP, False, ())
+        try:
+            q = parse_query(data)
+        except FormErr as exc:
+            return self._formerr(data, qid, rd, str(exc))
+        return self._answer(q, rd, source, udp)
+
+    def _formerr(self, data: bytes, qid: int, rd: int, why: str):
+        # Echo nothing we could not parse: header only.
+        if self.query_log:
+            qlog.info("FORMERR id=%d: %s", qid, why)
+        hdr = _HDR.pack(qid, 0x8000 | rd | FORMERR, 0, 0, 0, 0)
+        return hdr, False, False, (None, FORMERR, False, ())
+
+    def _opt(self, q: Query, rcode: int, options: bytes = b"") -> bytes:
+        ttl = ((rcode >> 4) << 24) | (DO_BIT if q.do else 0)
+        return b"\x00" + _RR_FIXED.pack(T_OPT, EDNS_PAYLOAD, ttl, len(options)) + options
+
+    def _answer(self, q: Query, rd: int, source: str, udp: bool):
+        z = self.zone
+        qt = q.qtype
+        if q.edns and q.version != 0:
+            return (
+                self._reply(q, rd, BADVERS, False, [], [], b"", udp),
+                False,
+                True,
+                (
+                    qt,
+                    BADVERS,
+                    False,
+                    (),
+                ),
+            )
+        ecs = q.ecs if self.use_ecs else None
+        labels = q.labels
+        in_zone = len(labels) >= len(z.apex) and labels[len(labels) - len(z.apex) :] == z.apex
+        if q.qclass != C_IN or not in_zone or qt in (T_AXFR, T_IXFR):
+            rep = self._reply(q, rd, REFUSED, False, [], [], b"", udp)
+            return rep, False, True, (qt, REFUSED, False, ())
+        if qt == T_OPT:
+            return self._formerr(b"", q.id, rd, "query for type OPT")
+        answers: list[bytes] = []
+        auth: list[bytes] = []
+        extra = b""
+        rcode = NOERROR
+        scope = 0
+        used_source = False
+        edges: tuple[str, ...] = ()
+        ttl = z.ttl
+        if qt == T_ANY and (labels == z.apex or labels == z.ns or labels in z.hosts):
+            answers.append(_rr(_PTR_QNAME, T_HINFO, ttl, _HINFO_RFC8482))
+        elif labels in z.hosts and qt in (T_A, T_AAAA):
+            edges, scope, used_source = self._route(q, ecs, source)
+            fam = 0 if qt == T_A else 1
+            for e in edges:
+                answers.append(_rr(_PTR_QNAME, qt, ttl, self.addresses[e][fam]))
+        elif labels == z.apex and qt == T_SOA:
+            answers.append(_PTR_QNAME + z.soa_rr[len(wire_name(z.apex)) :])
+        elif labels == z.apex and qt == T_NS:
+            answers.append(_rr(_PTR_QNAME, T_NS, ttl, z.ns_rdata))
+            extra = z.glue_rr
+        elif labels == z.ns and qt == T_A:
+            answers.append(_PTR_QNAME + z.glue_rr[len(wire_name(z.ns)) :])
+        elif (
+            labels == z.apex
+            or labels == z.ns
+            or labels in z.hosts
+            or labels in z.empty_nonterminals
+        ):
+            auth.append(z.soa_rr)  # NODATA
+        else:
+            rcode = NXDOMAIN
+            auth.append(z.soa_rr)
+        opts = ecs.option(scope) if ecs is not None else b""
+        rep = self._reply(q, rd, rcode, True, answers, auth, extra, udp, opts)
+        return rep, used_source, True, (qt, rcode, ecs is not None and ecs.source > 0, edges)
+
+    def _route(self, q: Query, ecs: Ecs | None, source: str):
+        """Locate the client and route: (edges, ECS scope, used the source address)."""
+        if ecs is not None and ecs.source > 0:
+            ip = ecs.ip()
+            used_source = False
+        else:
+            ip = ipaddress.ip_address(source.split("%", 1)[0])
+            used_source = True
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if self.locator is not None:
+            loc = self.locator.lookup(ip)
+            place, geo_prefix = loc.place, loc.prefix_len
+        else:
+            place, geo_prefix = None, 0
+        kp = KEY_PREFIX_V4 if ip.version == 4 else KEY_PREFIX_V6
+        key = ipaddress.ip_network(f"{ip}/{kp}", strict=False).network_address.packed
+        ans = self.router.route(place, key, self.down)
+        key_scope = ans.scope_v4 if ip.version == 4 else ans.scope_v6
+        scope = max(geo_prefix, key_scope)
+        if ecs is not None:
+            if ecs.source == 0:
+                scope = 0
+            elif ecs.family == 2 and ip.version == 4:  # an IPv4-mapped ECS address
+                scope += 96
+        return ans.edges, scope, used_source
+
+    def _reply(self, q, rd, rcode, aa, answers, auth, extra, udp, opts=b""):
+        flags = 0x8000 | rd | (rcode & 0xF) | (0x0400 if aa else 0)
+        opt = self._opt(q, rcode, opts) if q.edns else b""
+        ar = (1 if extra else 0) + (1 if opt else 0)
+        body = b"".join(answers) + b"".join(auth) + extra + opt
+        out = _HDR.pack(q.id, flags, 1, len(answers), len(auth), ar) + q.question + body
+        size = q.payload if udp else MAX_TCP  # payload: 512 without EDNS, never below
+        if len(out) > size:  # keep the question and OPT, set TC: retry over TCP
+            out = _HDR.pack(q.id, flags | 0x0200, 1, 0, 0, 1 if opt else 0) + q.question + opt
+        return out
+
+    # -- the hot path ------------------------------------------------------------
+    def _miss(self, data: bytes, source: str, udp: bool):
+        try:
+            res = self.resolve(data, source, udp)
+        except Exception:  # a bug must cost one query, never the server
+            log.exception("internal error answering a query from %s", source)
+            return None
+        if res is None:
+            self.dropped += 1
+            return None
+        reply, used_source, cacheable, stat = res
+        entry = (reply[2:], ("udp" if udp else "tcp", *stat))
+        if cacheable and self.use_cache:
+            tail = data[2:]
+            if used_source:
+                cache, key = (self._udp_s if udp else self._tcp_s), (tail, source)
+            else:
+                cache, key = (self._udp_q if udp else self._tcp_q), tail
+            if len(cache) >= self.cache_size:
+                del cache[next(iter(cache))]
+            cache[key] = entry
+        return entry
+
+    def _log(self, data: bytes, source: str, entry) -> None:
+        from dnslib import QTYPE, RCODE
+
+        _, qt, rc, ecs, edges = entry[1]
+        qlog.info(
+            "%s %s %s %s ecs=%s edges=%s",
+            entry[1][0],
+            source,
+            QTYPE.get(qt, qt) if isinstance(qt, int) else qt,
+            RCODE.get(rc, rc),
+            ecs,
+            ",".join(edges) or "-",
+        )
+
+    # -- sockets -----------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 5353) -> None:
+        loop = asyncio.get_running_loop()
+        self._udp_transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(host, port)
+        )
+        port = self._udp_transport.get_extra_info("sockname")[1]
+        try:
+            self._tcp_server = await asyncio.start_server(
+                self._tcp_client, host, port, reuse_address=True
+            )
+        except OSError:
+            self._udp_transport.close()
+            raise
+        self.host, self.port = host, port
+        if self.check_health and self.health_urls:
+            self._checker = HealthChecker(
+                self.tracker, self.health_urls, self.health_interval, self._health_changed
+            )
+            await self._checker.start()
+        log.info("DNS for %s on %s port %d (UDP and TCP)", self.scenario.dns.zone, host, port)
+
+    async def stop(self) -> None:
+        if self._checker is not None:
+            await self._checker.stop()
+            self._checker = None
+        if self._udp_transport is not None:
+            self._udp_transport.close()
+            self._udp_transport = None
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            for w in list(self._tcp_writers):
+                w.close()
+            await self._tcp_server.wait_closed()
+            self._tcp_server = None
+
+    async def _tcp_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        if len(self._tcp_writers) >= self.max_tcp_connections:
+            writer.close()
+            return
+        self._tcp_writers.add(writer)
+        peer = writer.get_extra_info("peername")
+        source = peer[0] if peer else "0.0.0.0"
+        try:
+            while True:
+                head = await asyncio.wait_for(reader.readexactly(2), self.tcp_idle_timeout)
+                n = int.from_bytes(head, "big")
+                data = await asyncio.wait_for(reader.readexactly(n), self.tcp_idle_timeout)
+                tail = data[2:]
+                entry = self._tcp_q.get(tail) or self._tcp_s.get((tail, source))
+                if entry is None:
+                    entry = self._miss(data, source, False)
+                    if entry is None:
+                        break  # garbage on a stream: close it
+                else:
+                    self.cache_hits += 1
+                self._count(entry)
+                if self.query_log:
+                    self._log(data, source, entry)
+                reply = data[:2] + entry[0]
+                writer.write(len(reply).to_bytes(2, "big") + reply)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            self._tcp_writers.discard(writer)
+            writer.close()
+
+    def _count(self, entry) -> None:
+        k = entry[1]
+        self.stats[k] = self.stats.get(k, 0) + 1
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: DnsServer):
+        self.server = server
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        srv = self.server
+        tail = data[2:]
+        entry = srv._udp_q.get(tail)
+        if entry is None:
+            entry = srv._udp_s.get((tail, addr[0]))
+            if entry is None:
+                entry = srv._miss(data, addr[0], True)
+                if entry is None:
+                    return
+            else:
+                srv.cache_hits += 1
+        else:
+            srv.cache_hits += 1
+        self.transport.sendto(data[:2] + entry[0], addr)
+        stats, k = srv.stats, entry[1]
+        stats[k] = stats.get(k, 0) + 1
+        if srv.query_log:
+            srv._log(data, addr[0], entry)
+
+    def error_received(self, exc) -> None:  # ICMP errors from earlier sends: ignore
+        pass
