@@ -1,0 +1,195 @@
+"""Cache-hit throughput of the edge beside nginx proxy_cache and a bare aiohttp handler.
+
+Each server runs as one process pinned to CPU 0 (taskset); wrk runs pinned to
+CPU 1 and asks for the same 10 KB object over loopback keep-alive connections.
+The edge and nginx sit in front of the same origin and are warmed first, so
+every measured request is a cache hit. The bare handler returns the same
+bytes from memory with no caching logic: the ceiling for an aiohttp server.
+
+    python benchmarks/bench_edge.py [--duration 10] [--connections 50]
+
+Needs wrk and nginx (``apt-get install -y wrk nginx``) and taskset; skips
+with a message when they are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BODY = bytes((i * 7 + 13) % 251 for i in range(10_000))
+HEADERS = {
+    "Content-Type": "application/octet-stream",
+    "Cache-Control": "max-age=3600",
+    "ETag": '"bench"',
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_bytes(port: int) -> None:
+    """A bare aiohttp handler returning BODY (also the origin of this benchmark)."""
+    from aiohttp import web
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def handler(request):
+        return web.Response(body=BODY, headers=HEADERS)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def wait_up(url: str, timeout: float = 15.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                r.read()
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, duration: int, connections: int) -> float:
+    out = subprocess.run(
+        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    if not m:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    if "Non-2xx" in out or "Socket errors" in out:
+        print(out, file=sys.stderr)
+    return float(m.group(1))
+
+
+NGINX_CONF = """
+worker_processes 1;
+error_log {tmp}/error.log warn;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    proxy_cache_path {tmp}/cache levels=1:2 keys_zone=bench:10m max_size=100m inactive=1h;
+    upstream origin {{ server 127.0.0.1:{origin}; keepalive 32; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            add_header X-Cache-Status $upstream_cache_status;
+        }}
+    }}
+}}
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--json", metavar="FILE", help="also write the results here")
+    ap.add_argument("--serve-bytes", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve_bytes:
+        serve_bytes(args.serve_bytes)
+        return 0
+    missing = [t for t in ("wrk", "nginx", "taskset") if not shutil.which(t)]
+    if missing:
+        print(f"skipped: {', '.join(missing)} not found (apt-get install -y wrk nginx)")
+        return 0
+    if (os.cpu_count() or 1) < 2:
+        print("skipped: needs 2 CPUs (server on CPU 0, wrk on CPU 1)")
+        return 0
+
+    procs: list[subprocess.Popen] = []
+    tmp = tempfile.mkdtemp(prefix="bench-edge-")
+    os.chmod(tmp, 0o755)  # nginx workers drop root and must reach their cache directory
+    me = [sys.executable, str(Path(__file__).resolve())]
+    try:
+        origin, bare, edge, nginx = (free_port() for _ in range(4))
+        procs.append(subprocess.Popen([*me, "--serve-bytes", str(origin)]))  # unpinned origin
+        procs.append(subprocess.Popen(["taskset", "-c", "0", *me, "--serve-bytes", str(bare)]))
+        procs.append(
+            subprocess.Popen(
+                ["taskset", "-c", "0", sys.executable, "-m", "cdn", "edge",
+                 "--origin", f"http://127.0.0.1:{origin}", "--listen", f"127.0.0.1:{edge}",
+                 "--capacity", "64MiB"],
+                cwd=REPO, stdout=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(tmp=tmp, origin=origin, port=nginx))
+        procs.append(
+            subprocess.Popen(
+                ["taskset", "-c", "0", "nginx", "-p", tmp, "-c", str(conf), "-g", "daemon off;"],
+            )
+        )
+        urls = {
+            "bare aiohttp": f"http://127.0.0.1:{bare}/obj",
+            "edge": f"http://127.0.0.1:{edge}/obj",
+            "nginx proxy_cache": f"http://127.0.0.1:{nginx}/obj",
+        }
+        for url in urls.values():
+            wait_up(url)
+            wait_up(url)  # second request: a cache hit from here on
+        with urllib.request.urlopen(urls["edge"]) as r:
+            assert "hit" in r.headers["Cache-Status"], r.headers["Cache-Status"]
+            assert r.read() == BODY
+        results = {}
+        for name, url in urls.items():
+            wrk(url, 2, args.connections)  # warm-up
+            results[name] = wrk(url, args.duration, args.connections)
+        bare_rps, edge_rps, nginx_rps = (
+            results["bare aiohttp"],
+            results["edge"],
+            results["nginx proxy_cache"],
+        )
+        print(f"10 KB cache hits, 1 server process on CPU 0, wrk -c{args.connections} on CPU 1:")
+        for name, rps in results.items():
+            print(f"  {name:18s} {rps:10.0f} req/s")
+        print(f"  edge / bare aiohttp = {edge_rps / bare_rps:.2f}   (target >= 0.85)")
+        print(f"  edge / nginx        = {edge_rps / nginx_rps:.2f}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
