@@ -238,7 +238,16 @@ def _freshness(
         explicit = False
         source = "none"
         last_modified = parse_http_date(get_one(headers, "last-modified"))
-        if (status in HEURISTIC_STATUS or public) and last_modified is not None and date:
+        # Pragma: no-cache from an HTTP/1.0 origin (9111 5.4) rules out guessing a lifetime
+        pragma_no_cache = any(
+            m.lower() == "no-cache" for line in get_all(headers, "pragma") for m in split_list(line)
+        )
+        if (
+            (status in HEURISTIC_STATUS or public)
+            and last_modified is not None
+            and date
+            and not pragma_no_cache
+        ):
             lifetime = min(cap, max(0.0, fraction * (date - last_modified)))
             heuristic, source = True, "heuristic"
 
@@ -342,6 +351,11 @@ def age_value(headers: Headers) -> float:
     return float(v) if v is not None else 0.0
 
 
+@lru_cache(maxsize=8192)
+def _age_inputs(headers: Pairs) -> tuple[float | None, float]:
+    return parse_http_date(get_one(headers, "date")), age_value(headers)
+
+
 def current_age(stored: Stored, now: float) -> float:
     """RFC 9111 4.2.3: corrected initial age plus resident time.
 
@@ -349,13 +363,12 @@ def current_age(stored: Stored, now: float) -> float:
     >>> current_age(s, 110.0)  # max(apparent 2, 10 + delay 2) + resident 8
     20.0
     """
-    headers = stored.headers
-    date = parse_http_date(get_one(headers, "date"))
+    date, age = _age_inputs(stored.headers)
     if date is None:
         date = stored.response_time
     apparent_age = max(0.0, stored.response_time - date)
     response_delay = stored.response_time - stored.request_time
-    corrected_age_value = age_value(headers) + response_delay
+    corrected_age_value = age + response_delay
     corrected_initial_age = max(apparent_age, corrected_age_value)
     resident_time = now - stored.response_time
     return corrected_initial_age + resident_time
@@ -364,15 +377,20 @@ def current_age(stored: Stored, now: float) -> float:
 # ---------------------------------------------------------------- vary
 
 
-def vary_fields(response_headers: Headers) -> list[str]:
+def vary_fields(response_headers: Headers) -> tuple[str, ...]:
     """The lowercased field names of Vary (all lines), ``"*"`` included as a member."""
+    return _vary_fields(tuple(response_headers))
+
+
+@lru_cache(maxsize=8192)
+def _vary_fields(response_headers: Pairs) -> tuple[str, ...]:
     out: list[str] = []
     for line in get_all(response_headers, "vary"):
         for m in split_list(line):
             m = m.lower()
             if m not in out:
                 out.append(m)
-    return out
+    return tuple(sorted(out))
 
 
 def _normalise(name: str, lines: list[str]) -> str:
@@ -397,7 +415,7 @@ def vary_values(response_headers: Headers, request_headers: Headers) -> Pairs | 
     if "*" in names:
         return None
     out = []
-    for name in sorted(names):
+    for name in names:
         lines = get_all(request_headers, name)
         if lines:
             out.append((name, _normalise(name, lines)))
@@ -453,6 +471,12 @@ def make_stored(
 
 
 # ---------------------------------------------------------------- reuse
+
+
+def age_and_ttl(stored: Stored, now: float, **freshness_kw) -> tuple[float, float]:
+    """Current age and remaining freshness (negative when stale), for Age and Cache-Status."""
+    age = current_age(stored, now)
+    return age, freshness_of(stored, **freshness_kw).lifetime - age
 
 
 def classify(age: float, f: Freshness) -> str:

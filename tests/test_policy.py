@@ -8,6 +8,7 @@ import pytest
 
 from edge.policy import (
     Freshness,
+    age_and_ttl,
     age_header,
     cache_status,
     can_serve_stale_on_error,
@@ -109,6 +110,13 @@ def test_heuristic_is_capped():
         freshness(200, resp(("Last-Modified", http_date(T0 - 10**8))), heuristic_cap=60).lifetime
         == 60
     )
+
+
+def test_response_pragma_no_cache_rules_out_the_heuristic():
+    h = resp(("Last-Modified", http_date(T0 - 1000)), ("Pragma", "no-cache"))
+    assert freshness(200, h).lifetime == 0
+    # explicit freshness still counts (Pragma in responses has no defined meaning)
+    assert freshness(200, h + (("Cache-Control", "max-age=60"),)).lifetime == 60
 
 
 def test_heuristic_needs_last_modified():
@@ -291,6 +299,11 @@ def test_missing_date_is_added_at_the_response_time():
     s = stored(("Cache-Control", "max-age=60"), date=None, req=T0 + 7, got=T0 + 7)
     assert ("Date", http_date(T0 + 7)) in s.headers
     assert current_age(s, T0 + 7) == 0
+
+
+def test_age_and_ttl_ignore_the_request():
+    s = stored(("Cache-Control", "max-age=60"), ("Vary", "X"), request_headers=[("X", "1")])
+    assert age_and_ttl(s, T0 + 15) == (15, 45)
 
 
 def test_age_header_value():
