@@ -234,13 +234,13 @@ DISTRIBUTIONS = ("fixed", "lognormal", "exponential", "pareto")
 
 # kind -> (required keys, optional keys), besides "at" and "kind".
 EVENT_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "edge_down": (("edge",), ()),
+    "edge_down": (("edge",), ("duration",)),  # with a duration: back up after it
     "edge_up": (("edge",), ()),
     "origin_down": ((), ("duration",)),
     "origin_up": ((), ()),
     "origin_slow": (("service_time",), ("duration",)),
-    "purge": ((), ("url", "prefix", "surrogate_key", "edge")),  # exactly one of the first three
-    "flash_crowd": (("factor",), ("object", "region", "duration")),
+    "purge": ((), ("url", "prefix", "surrogate_key")),  # exactly one, on every edge
+    "flash_crowd": (("factor", "duration"), ("object", "region")),  # exactly one of the two
 }
 
 _KB, _MB = 1000.0, 1_000_000.0
@@ -687,7 +687,7 @@ class _Reader:
         network = self.network(top.get("network", _MISSING))
         clients = self.clients(top.get("clients", _MISSING), network)
         resolvers = self.resolvers(top.get("resolvers", _MISSING))
-        events = self.events(top.get("events", _MISSING), edges, workload)
+        events = self.events(top.get("events", _MISSING), edges, workload, clients)
         return Scenario(
             name=name,
             path=path,
@@ -1038,8 +1038,15 @@ class _Reader:
             trace=self.get(t, "trace", p, self.file_path("file")),
         )
 
-    def events(self, value: Any, edges: tuple[Edge, ...], workload: Workload) -> tuple[Event, ...]:
+    def events(
+        self,
+        value: Any,
+        edges: tuple[Edge, ...],
+        workload: Workload,
+        clients: tuple[ClientPlace, ...],
+    ) -> tuple[Event, ...]:
         names = {e.name: e for e in edges}
+        regions = {c.place.continent for c in clients} | {c.place.country for c in clients}
         out = []
         for p, t in self.tables(value, "events", "events"):
             kind = self.get(t, "kind", p, choice(*EVENT_KINDS), required=True)
@@ -1073,9 +1080,22 @@ class _Reader:
                     p,
                     'a purge needs exactly one of url = "/path", prefix = "/dir/" or surrogate_key = "key"',
                 )
+            if kind == "flash_crowd" and ("object" in t) == ("region" in t):
+                self.problem(
+                    p,
+                    "a flash_crowd needs exactly one of object = N (one catalog object, "
+                    'requested from everywhere) or region = "EU" (every object, from one '
+                    "continent or country)",
+                )
             slash = string(re.compile(r"^/"), 'write a path starting with "/"')
             obj = self.get(t, "object", p, integer(lo=0, hi=workload.catalog_size - 1))
             region = self.get(t, "region", p, _region)
+            if region is not None and clients and region not in regions:
+                self.problem(
+                    f"{p}.region",
+                    f"no client place is in {_show(region)}; client continents and countries: "
+                    + ", ".join(sorted(r for r in regions if r)),
+                )
             out.append(
                 Event(
                     at=at,
@@ -1087,7 +1107,7 @@ class _Reader:
                     surrogate_key=self.get(t, "surrogate_key", p, string()),
                     object=obj,
                     region=region,
-                    factor=self.get(t, "factor", p, number(0, lo_open=True), 1.0),
+                    factor=self.get(t, "factor", p, number(1, lo_open=True), 1.0),
                     service_time=self.get(
                         t, "service_time", p, quantity(parse_duration, 0, lo_open=True)
                     ),

@@ -242,8 +242,18 @@ at = "10m"
 kind = "flash_crowd"
 object = 7
 factor = 20
-region = "EU"
 duration = "1m"
+[[events]]
+at = "11m"
+kind = "flash_crowd"
+region = "DE"
+factor = 3
+duration = "30s"
+[[events]]
+at = "1m"
+kind = "edge_down"
+edge = "fra"
+duration = "2m"
 [[events]]
 at = "5m"
 kind = "origin_slow"
@@ -290,8 +300,11 @@ bandwidth = "10Gbit/s"
         1.5,
         1e9,
     )
-    assert [e.kind for e in s.events] == ["origin_slow", "flash_crowd", "purge"]  # sorted by time
-    assert s.events[0].service_time == 0.25 and s.events[1].factor == 20
+    kinds = [e.kind for e in s.events]
+    assert kinds == ["edge_down", "origin_slow", "flash_crowd", "flash_crowd", "purge"]  # by time
+    assert s.events[0].duration == 120.0 and s.events[1].service_time == 0.25
+    assert (s.events[2].object, s.events[2].factor, s.events[2].duration) == (7, 20.0, 60.0)
+    assert (s.events[3].region, s.events[3].object) == ("DE", None)
     assert s.network.server_bandwidth == 1e9
     assert [n.name for n in s.network.nodes] == ["paris", "ashburn"]
     assert s.network.links[0].stretch == 1.3 and s.network.links[0].bandwidth == 1e10
@@ -421,6 +434,30 @@ def test_all_problems_are_reported_at_once():
             'events[0].url: does not apply to kind = "origin_up"',
         ),
         ('[[events]]\nat = "5s"\nkind = "purge"\n', "events[0]: a purge needs exactly one of"),
+        (
+            '[[events]]\nat = "5s"\nkind = "purge"\nurl = "/a"\nedge = "fra"\n',
+            'events[0].edge: does not apply to kind = "purge"',
+        ),
+        (
+            '[[events]]\nat = 1\nkind = "flash_crowd"\nfactor = 2\nduration = 5\n',
+            "events[0]: a flash_crowd needs exactly one of object = N",
+        ),
+        (
+            '[[events]]\nat = 1\nkind = "flash_crowd"\nfactor = 0.5\nduration = 5\nobject = 1\n',
+            "events[0].factor: 0.5 is out of range; allowed: more than 1",
+        ),
+        (
+            '[[events]]\nat = 1\nkind = "flash_crowd"\nfactor = 2\nobject = 1\n',
+            'events[0].duration: missing; kind = "flash_crowd" needs factor, duration',
+        ),
+        (
+            '[[events]]\nat = 1\nkind = "flash_crowd"\nfactor = 2\nduration = 5\nregion = "AS"\n',
+            'events[0].region: no client place is in "AS"; client continents and countries: EU, FR',
+        ),
+        (
+            '[[events]]\nat = 1\nkind = "flash_crowd"\nfactor = 2\nduration = 5\nobject = 10000\n',
+            "events[0].object: 10000 is out of range; allowed: 0 to 9999",
+        ),
         ('[[events]]\nat = "2h"\nkind = "origin_up"\n', 'events[0].at: "2h" is after the end'),
         ('[[events]]\nat = 1\nkind = "boom"\n', 'events[0].kind: "boom" is not allowed'),
         ('[workload]\ntrace = "missing.csv"\n', 'workload.trace: "missing.csv": no such file'),
