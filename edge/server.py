@@ -49,6 +49,7 @@ import hmac
 import ipaddress
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -87,9 +88,10 @@ HOP_BY_HOP = frozenset(
 # Dropped from forwarded requests as well: the edge answers Expect itself and
 # sets Via; conditionals are replaced when the edge revalidates its own copy.
 _REQUEST_DROP = HOP_BY_HOP | {"expect", "via"}
-_CONDITIONALS = frozenset(
-    {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"}
-)
+# Validators the edge replaces with its own when it fetches to fill or freshen the
+# cache (the client's are then answered from the result). If-Match and
+# If-Unmodified-Since are preconditions and always go through.
+_CONDITIONALS = frozenset({"if-none-match", "if-modified-since"})
 # Fields the edge sets itself on every response.
 _RESPONSE_OWN = HOP_BY_HOP | {"age", "via", "cache-status", "content-length"}
 # RFC 9110 15.4.5: what a 304 carries.
@@ -338,7 +340,12 @@ class Edge:
         headers["Cache-Status"] = status_field
         self.metrics.requests.inc(cache_status=label)
         stored = entry.stored
-        if stored.status == 200 and _not_modified(request.headers, stored.headers):
+        if stored.status != 200:
+            return web.Response(status=stored.status, body=entry.body, headers=headers)
+        rh = request.headers
+        if ("If-None-Match" in rh or "If-Modified-Since" in rh) and _not_modified(
+            rh, stored.headers
+        ):
             for k in list(headers):
                 if k.lower() not in _NOT_MODIFIED_FIELDS and k not in (
                     "Age",
@@ -347,9 +354,20 @@ class Edge:
                 ):
                     headers.popall(k, None)
             return web.Response(status=304, headers=headers)
+        body = entry.body
+        if "Range" in rh and request.method == "GET":
+            span = _byte_range(rh, stored.headers, len(body))
+            if span == "unsatisfiable":
+                headers["Content-Range"] = f"bytes */{len(body)}"
+                return web.Response(status=416, headers=headers)
+            if span is not None:
+                first, last = span
+                headers["Content-Range"] = f"bytes {first}-{last}/{len(body)}"
+                self.metrics.bytes_served.inc(last + 1 - first)
+                return web.Response(status=206, body=body[first : last + 1], headers=headers)
         if request.method != "HEAD":
-            self.metrics.bytes_served.inc(len(entry.body))
-        return web.Response(status=stored.status, body=entry.body, headers=headers)
+            self.metrics.bytes_served.inc(len(body))
+        return web.Response(status=200, body=body, headers=headers)
 
     def _simple(self, status: int, text: str, status_field: str, label: str) -> web.Response:
         self.metrics.requests.inc(cache_status=label)
@@ -548,7 +566,7 @@ class Edge:
         self, request, target, req, key, entry: Entry | None, fwd, flight: _Flight | None
     ):
         """GET from the origin (conditionally when revalidating), store if allowed, respond."""
-        headers = self._forward_headers(request, drop_conditionals=entry is not None)
+        headers = self._forward_headers(request, drop_conditionals=True)
         if entry is not None:
             for k, v in P.conditional_headers(entry.stored):
                 headers[k] = v
@@ -871,6 +889,40 @@ def _not_modified(req_headers, stored_headers) -> bool:
         )
         return since is not None and lm is not None and lm <= since
     return False
+
+
+_RANGE = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*")
+
+
+def _byte_range(req_headers, stored_headers, size: int):
+    """RFC 9110 14.2: (first, last) for one satisfiable byte range, "unsatisfiable", or
+    None to answer with the whole representation (no range, several ranges, a failed
+    If-Range, or a header this edge does not parse)."""
+    if_range = req_headers.get("If-Range")
+    if if_range is not None:
+        etag = parse_etag(next((v for k, v in stored_headers if k.lower() == "etag"), None))
+        if if_range.strip().startswith(('"', "W/")):
+            if etag is None or etag.startswith("W/") or if_range.strip() != etag:
+                return None
+        else:
+            lm = next((v for k, v in stored_headers if k.lower() == "last-modified"), None)
+            if lm is None or parse_http_date(if_range) is None or if_range.strip() != lm.strip():
+                return None
+    m = _RANGE.fullmatch(req_headers.get("Range", ""))
+    if m is None or (not m.group(1) and not m.group(2)):
+        return None
+    if not m.group(1):  # suffix: the last N bytes
+        n = int(m.group(2))
+        if n == 0:
+            return "unsatisfiable"
+        return max(0, size - n), size - 1
+    first = int(m.group(1))
+    if m.group(2) and int(m.group(2)) < first:
+        return None  # invalid: ignore the header
+    if first >= size:
+        return "unsatisfiable"
+    last = int(m.group(2)) if m.group(2) else size - 1
+    return first, min(last, size - 1)
 
 
 EDGE_KEY = web.AppKey("edge", Edge)

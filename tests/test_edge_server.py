@@ -598,3 +598,91 @@ def test_cdn_edge_command_serves_and_stops():
         assert b"listening on" in out
 
     asyncio.run(main())
+
+
+def test_ranges_and_conditionals_on_stored_responses():
+    data = bytes(range(256)) * 4  # 1024 bytes
+
+    async def body(t: T):
+        t.origin.set(
+            "/r.bin", data, headers=[*FRESH, ("Last-Modified", "Mon, 01 Jan 2024 00:00:00 GMT")]
+        )
+        # A conditional request on a cold cache: the edge fetches the whole response
+        # (without the client's validators), stores it and answers the client's 304 itself.
+        r, b = await t.get("/r.bin", headers={"If-None-Match": '"v1"'})
+        assert r.status == 304 and b == b"" and r.headers["ETag"] == '"v1"'
+        assert "stored" in params(r.headers["Cache-Status"])
+        assert "If-None-Match" not in t.origin.log[-1][2]
+        r, b = await t.get("/r.bin", headers={"If-Modified-Since": "Tue, 02 Jan 2024 00:00:00 GMT"})
+        assert r.status == 304
+        r, b = await t.get("/r.bin", headers={"If-None-Match": '"other"'})
+        assert r.status == 200 and b == data
+        cases = [
+            ("bytes=0-9", 206, data[:10], "bytes 0-9/1024"),
+            ("bytes=1000-", 206, data[1000:], "bytes 1000-1023/1024"),
+            ("bytes=-4", 206, data[-4:], "bytes 1020-1023/1024"),
+            ("bytes=10-5000", 206, data[10:], "bytes 10-1023/1024"),
+            ("bytes=2000-", 416, b"", "bytes */1024"),
+            ("bytes=0-1,5-6", 200, data, None),  # several ranges: the whole object
+        ]
+        for spec, status, expect, content_range in cases:
+            r, b = await t.get("/r.bin", headers={"Range": spec})
+            assert (r.status, b, r.headers.get("Content-Range")) == (
+                status,
+                expect,
+                content_range,
+            ), spec
+            assert "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/r.bin", headers={"Range": "bytes=0-3", "If-Range": '"v1"'})
+        assert r.status == 206 and b == data[:4]
+        r, b = await t.get("/r.bin", headers={"Range": "bytes=0-3", "If-Range": '"old"'})
+        assert r.status == 200 and b == data
+        assert t.origin.count["/r.bin"] == 1
+        # A Range request that misses goes to the origin as it is and is not stored.
+        t.origin.set(
+            "/cold.bin", data, status=206, headers=[("Content-Range", "bytes 0-1023/2048")]
+        )
+        r, b = await t.get("/cold.bin", headers={"Range": "bytes=0-1023"})
+        assert r.status == 206 and t.origin.log[-1][2]["Range"] == "bytes=0-1023"
+        assert len(t.edge.store) == 1
+
+    run(body)
+
+
+def test_workers_share_one_address():
+    async def main():
+        origin = Origin()
+        origin.set("/w", b"w", headers=FRESH)
+        await origin.start()
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cdn", "edge", "--origin", origin.url,
+             "--listen", f"127.0.0.1:{port}", "--workers", "2"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )  # fmt: skip
+        pids = set()
+        try:
+            health = f"http://127.0.0.1:{port}/.well-known/cdn/health"
+            for _ in range(400):
+                # A new connection each time, so the kernel spreads them over the workers.
+                async with aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(force_close=True)
+                ) as c:
+                    try:
+                        async with c.get(health) as r:
+                            pids.add(json.loads(await r.read())["pid"])
+                    except aiohttp.ClientError:
+                        await asyncio.sleep(0.05)
+                if len(pids) == 2:
+                    break
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=15)
+            await origin.stop()
+        assert len(pids) == 2, pids
+        assert proc.returncode == 0, err
+        assert out.count(b"listening on") == 2
+
+    asyncio.run(main())
