@@ -536,3 +536,19 @@ def test_cdn_validate_bad_file_exits_2_without_traceback():
     assert 'dns.policy: "latncy" is not allowed' in out.stderr
     out = run_cdn("validate", str(DATA / "bad_syntax.toml"))
     assert out.returncode == 2 and "line 6, column" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_readme_examples_form_a_valid_scenario(tmp_path):
+    """Every example in scenarios/README.md, minus the units cheat sheet, read
+    as one file: the documentation cannot drift from the loader."""
+    import re
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "trace.csv").write_text("time,client,key,size\n")
+    readme = (SCENARIOS / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    text = "\n".join(b for b in blocks if 'size = "14KB"' not in b)
+    s = scenario_from_text(text, "readme.toml", base_dir=tmp_path)
+    assert s.name == "quickstart" and s.edge("fra").parent == "shield-ams"
+    assert [e.kind for e in s.events] == ["edge_down", "flash_crowd", "purge"]
+    assert s.network.links[0].latency == pytest.approx(0.038)
