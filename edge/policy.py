@@ -102,6 +102,7 @@ CASE_INSENSITIVE_FIELDS = frozenset({"accept-encoding", "accept-language", "acce
 UNORDERED_FIELDS = frozenset({"accept-encoding"})
 
 Pairs = tuple[tuple[str, str], ...]
+ABSENT = "\x00"  # vary_values() for a Vary'd field the request does not carry
 
 
 @dataclass(frozen=True)
@@ -252,11 +253,12 @@ def _freshness(
             heuristic, source = True, "heuristic"
 
     must_revalidate = "must-revalidate" in cc or "proxy-revalidate" in cc
-    no_cache = "no-cache" in cc and cc["no-cache"] is None
-    strip: list[str] = []
-    for name in ("private", "no-cache"):
-        if cc.get(name):
-            strip += field_names(cc[name])
+    # qualified forms only count with a usable field list; anything else reads as bare
+    no_cache_fields = field_names(cc.get("no-cache"))
+    private_fields = field_names(cc.get("private"))
+    no_cache = "no-cache" in cc and not no_cache_fields
+    private = "private" in cc and not private_fields
+    strip = private_fields + no_cache_fields
 
     reason = source
     storable = True
@@ -266,7 +268,7 @@ def _freshness(
         storable, reason = False, "must-understand with an unknown status"
     elif "no-store" in cc and not ("must-understand" in cc and status in UNDERSTOOD_STATUS):
         storable, reason = False, "no-store"
-    elif "private" in cc and cc["private"] is None:
+    elif private:
         storable, reason = False, "private"
     elif "*" in vary_fields(headers):
         storable, reason = False, "Vary: *"
@@ -406,7 +408,9 @@ def _normalise(name: str, lines: list[str]) -> str:
 def vary_values(response_headers: Headers, request_headers: Headers) -> Pairs | None:
     """The request's normalised values of the Vary'd fields; None for ``Vary: *``.
 
-    Fields absent from the request are left out, so absent matches only absent.
+    A field absent from the request gets the value :data:`ABSENT` (a NUL,
+    which no field value can contain), so absent matches only absent and
+    the tuple is empty only when the response has no Vary.
 
     >>> vary_values([("Vary", "Accept-Encoding")], [("accept-encoding", "GZIP, br")])
     (('accept-encoding', 'br,gzip'),)
@@ -417,8 +421,7 @@ def vary_values(response_headers: Headers, request_headers: Headers) -> Pairs | 
     out = []
     for name in names:
         lines = get_all(request_headers, name)
-        if lines:
-            out.append((name, _normalise(name, lines)))
+        out.append((name, _normalise(name, lines) if lines else ABSENT))
     return tuple(out)
 
 

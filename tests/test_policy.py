@@ -222,6 +222,15 @@ def test_qualified_private_and_no_cache_strip_only_the_named_fields():
     assert decide("GET", [], s, T0 + 1).action == "hit"
 
 
+@pytest.mark.parametrize("cc", ['no-cache=""', "no-cache=,", 'no-cache="a b"'])
+def test_unusable_no_cache_field_list_reads_as_bare_no_cache(cc):
+    assert freshness(200, resp(("Cache-Control", f"max-age=60, {cc}"))).no_cache
+
+
+def test_unusable_private_field_list_reads_as_bare_private():
+    assert not is_storable("GET", [], 200, resp(("Cache-Control", 'max-age=60, private=""')))
+
+
 def test_hop_by_hop_fields_are_not_stored():
     h = resp(
         ("Cache-Control", "max-age=60"),
@@ -341,6 +350,12 @@ def test_vary_normalises_spacing_lines_and_case_where_allowed():
     assert a == b
     # a field whose values are case-sensitive stays so
     assert vary_values(vh, [("X-Foo", "A")]) != vary_values(vh, [("X-Foo", "a")])
+
+
+def test_vary_key_is_not_empty_when_the_request_lacked_the_field():
+    s = stored(("Cache-Control", "max-age=60"), ("Vary", "X-Foo"))
+    assert s.vary != ()
+    assert stored(("Cache-Control", "max-age=60")).vary == ()
 
 
 def test_vary_over_several_lines_and_fields():
