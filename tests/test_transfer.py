@@ -1,0 +1,105 @@
+"""Fetch-time arithmetic: hand-computed cases, and scalar and array versions agree."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cdn.transfer import (
+    fetch_time_ms,
+    fetch_time_ms_array,
+    slow_start_rounds,
+    slow_start_rounds_array,
+)
+
+
+def test_slow_start_rounds_by_hand():
+    # windows 14,600, 29,200, 58,400 bytes: cumulative 14,600, 43,800, 102,200
+    assert slow_start_rounds(0) == 1
+    assert slow_start_rounds(1) == 1
+    assert slow_start_rounds(14_600) == 1
+    assert slow_start_rounds(14_601) == 2
+    assert slow_start_rounds(15_000) == 2
+    assert slow_start_rounds(43_800) == 2
+    assert slow_start_rounds(43_801) == 3
+    assert slow_start_rounds(102_200) == 3
+    assert slow_start_rounds(1_000, init_cwnd=1, mss=1000) == 1
+    assert slow_start_rounds(1_001, init_cwnd=1, mss=1000) == 2
+    assert slow_start_rounds(3_001, init_cwnd=1, mss=1000) == 3
+
+
+def test_fetch_by_hand():
+    # new TLS connection: TCP 1 RTT + TLS 1 RTT + request 1 RTT (first window) + server
+    assert fetch_time_ms(50.0, 14_600, server_ms=3.0) == pytest.approx(3 * 50 + 3)
+    # 15,000 bytes need a second round
+    assert fetch_time_ms(50.0, 15_000, server_ms=3.0) == pytest.approx(4 * 50 + 3)
+    # no TLS: one RTT less; reused connection: no handshakes at all
+    assert fetch_time_ms(50.0, 15_000, tls=False) == pytest.approx(3 * 50)
+    assert fetch_time_ms(50.0, 15_000, new_connection=False) == pytest.approx(2 * 50)
+    assert fetch_time_ms(50.0, 0, new_connection=False) == pytest.approx(50)
+
+
+def test_bandwidth_caps_the_window():
+    # 10 Mbit/s and 100 ms: BDP = 125,000 bytes. Windows 14,600, 29,200, 58,400 (< BDP,
+    # 1 RTT each, 102,200 bytes), then the window would be 116,800 < BDP: 1 more RTT
+    # (219,000 bytes), then 233,600 >= BDP: windows of one BDP per RTT (the line
+    # rate), 1,000,000 bytes in 8 rounds.
+    n = 1_219_000
+    t = fetch_time_ms(100.0, n, new_connection=False, bandwidth_bps=10e6)
+    assert t == pytest.approx(4 * 100 + (n - 219_000) * 8 / 10e6 * 1000)
+    # a huge file approaches size / bandwidth
+    big = 1e9
+    t = fetch_time_ms(20.0, big, bandwidth_bps=100e6)
+    assert big * 8 / 100e6 * 1000 < t < big * 8 / 100e6 * 1000 + 20 * 20
+    # tiny bandwidth: the first window already fills the pipe, never faster than 1 RTT
+    assert fetch_time_ms(10.0, 1000, new_connection=False, bandwidth_bps=1e3) == pytest.approx(
+        8000.0
+    )
+    assert fetch_time_ms(10.0, 10, new_connection=False, bandwidth_bps=1e3) == pytest.approx(80.0)
+    assert fetch_time_ms(10.0, 1, new_connection=False, bandwidth_bps=1e3) == pytest.approx(10.0)
+
+
+def test_more_bytes_never_faster_and_more_bandwidth_never_slower():
+    sizes = np.unique(np.geomspace(1, 1e8, 400).astype(int))
+    for bw in (1e6, 1e8, math.inf):
+        times = fetch_time_ms_array(30.0, sizes, True, True, bw)
+        assert np.all(np.diff(times) >= -1e-9)
+    bws = np.geomspace(1e5, 1e11, 200)
+    times = fetch_time_ms_array(30.0, 5e6, True, True, bws)
+    assert np.all(np.diff(times) <= 1e-9)
+
+
+def test_array_agrees_with_scalar():
+    rng = np.random.default_rng(11)
+    m = 3000
+    rtt = rng.choice([0.0, 0.5, 5.0, 37.0, 180.0], m) * rng.uniform(0.5, 1.5, m)
+    nbytes = np.floor(10 ** rng.uniform(0, 9, m))
+    # exact window boundaries are the edge cases
+    nbytes[:40] = [14_600 * (2**k - 1) + d for k in range(1, 11) for d in (-1, 0, 1, 2)]
+    new = rng.random(m) < 0.5
+    tls = rng.random(m) < 0.7
+    bw = rng.choice([1e4, 1e6, 25e6, 1e9, math.inf], m)
+    bw[40:80] = 10 ** rng.uniform(3, 11, 40)
+    rtt[80:100] = 100.0
+    bw[80:100] = [14_600 * 2**k * 8 * 10 for k in range(20)]  # BDP exactly a window
+    server = rng.uniform(0, 20, m)
+    arr = fetch_time_ms_array(rtt, nbytes, new, tls, bw, server)
+    for i in range(m):
+        ref = fetch_time_ms(
+            float(rtt[i]), float(nbytes[i]), new_connection=bool(new[i]), tls=bool(tls[i]),
+            bandwidth_bps=float(bw[i]), server_ms=float(server[i]),
+        )  # fmt: skip
+        assert arr[i] == pytest.approx(ref, rel=1e-9, abs=1e-9), (rtt[i], nbytes[i], bw[i])
+    rounds = slow_start_rounds_array(nbytes)
+    assert all(rounds[i] == slow_start_rounds(nbytes[i]) for i in range(m))
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(ValueError, match="nbytes"):
+        fetch_time_ms(10.0, -1)
+    with pytest.raises(ValueError, match="bandwidth"):
+        fetch_time_ms_array([10.0], [1.0], True, True, 0.0)
+    with pytest.raises(ValueError, match="rtt"):
+        fetch_time_ms(-1.0, 1)
