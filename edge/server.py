@@ -49,7 +49,6 @@ import hmac
 import ipaddress
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -62,10 +61,19 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from edge import policy as P
-from edge.cachecontrol import get_all, parse_etag, parse_etag_list, parse_http_date, weak_match
+from edge.cachecontrol import (
+    get_all,
+    get_one,
+    parse_etag,
+    parse_etag_list,
+    parse_http_date,
+    weak_match,
+)
 from edge.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.metrics import EdgeMetrics
 from edge.store import make_store
+from origin.files import parse_http_date as origin_date
+from origin.server import UNSATISFIABLE, select_range
 
 ADMIN_PREFIX = "/.well-known/cdn/"
 DEFAULT_MAX_OBJECT_SIZE = 64 * 2**20  # buffering bound for one response when none is given
@@ -357,7 +365,7 @@ class Edge:
         body = entry.body
         if "Range" in rh and request.method == "GET":
             span = _byte_range(rh, stored.headers, len(body))
-            if span == "unsatisfiable":
+            if span == UNSATISFIABLE:
                 headers["Content-Range"] = f"bytes */{len(body)}"
                 return web.Response(status=416, headers=headers)
             if span is not None:
@@ -469,17 +477,17 @@ class Edge:
         req = _pairs(request.headers)
         if entry.stored.vary and not P.vary_matches(entry.stored, req):
             return None
-        d = P.decide("GET", (), entry.stored, time.time())
+        age, ttl = P.age_and_ttl(entry.stored, time.time())
         return self._serve(
             request,
             entry,
-            d.age,
+            age,
             self._status_field(
                 entry.upstream_status,
                 fwd=flight.fwd,
                 fwd_status=flight.status,
                 collapsed=True,
-                ttl=d.ttl,
+                ttl=ttl,
             ),
             "collapsed",
         )
@@ -535,17 +543,17 @@ class Edge:
         """Stale-if-error when allowed, else None (the caller answers the error)."""
         now = time.time()
         if entry is not None and P.can_serve_stale_on_error(entry.stored, req, now):
-            d = P.decide("GET", (), entry.stored, now)
+            age, ttl = P.age_and_ttl(entry.stored, now)
             return self._serve(
                 request,
                 entry,
-                d.age,
+                age,
                 self._status_field(
                     entry.upstream_status,
                     hit=True,
                     fwd="stale",
                     fwd_status=status,
-                    ttl=d.ttl,
+                    ttl=ttl,
                     detail="stale-if-error",
                 ),
                 "stale-if-error",
@@ -593,13 +601,13 @@ class Edge:
                 stored_ok = self._insert(key, fresh)
                 if flight is not None:
                     flight.entry = fresh if stored_ok else None
-                d = P.decide("GET", (), stored, time.time())
+                age, ttl = P.age_and_ttl(stored, time.time())
                 return self._serve(
                     request,
                     fresh,
-                    d.age,
+                    age,
                     self._status_field(
-                        fresh.upstream_status, fwd=fwd, fwd_status=304, stored=stored_ok, ttl=d.ttl
+                        fresh.upstream_status, fwd=fwd, fwd_status=304, stored=stored_ok, ttl=ttl
                     ),
                     "revalidated",
                 )
@@ -617,17 +625,17 @@ class Edge:
                     stored_ok = self._insert((target, stored.vary), fresh)
                     if flight is not None and stored_ok:
                         flight.entry = fresh
-                    d = P.decide("GET", (), stored, time.time())
+                    age, ttl = P.age_and_ttl(stored, time.time())
                     return self._serve(
                         request,
                         fresh,
-                        d.age,
+                        age,
                         self._status_field(
                             fresh.upstream_status,
                             fwd=fwd,
                             fwd_status=status,
                             stored=stored_ok,
-                            ttl=d.ttl,
+                            ttl=ttl,
                         ),
                         "miss",
                     )
@@ -872,6 +880,19 @@ class Edge:
         )
 
 
+def _byte_range(req_headers, stored_headers, size: int):
+    """The origin's own Range rules (RFC 9110 14.2) applied to a stored 200."""
+    etag = (get_one(stored_headers, "etag") or "").strip()
+    last_modified = origin_date(get_one(stored_headers, "last-modified") or "")
+    return select_range(
+        req_headers.get("Range"),
+        req_headers.get("If-Range"),
+        size,
+        etag,
+        -1 if last_modified is None else last_modified,
+    )
+
+
 def _not_modified(req_headers, stored_headers) -> bool:
     """RFC 9110 13.1.1/13.1.3: the client's If-None-Match / If-Modified-Since hold."""
     inm = req_headers.getall("If-None-Match", ())
@@ -889,40 +910,6 @@ def _not_modified(req_headers, stored_headers) -> bool:
         )
         return since is not None and lm is not None and lm <= since
     return False
-
-
-_RANGE = re.compile(r"bytes[ \t]*=[ \t]*(\d*)[ \t]*-[ \t]*(\d*)[ \t]*")
-
-
-def _byte_range(req_headers, stored_headers, size: int):
-    """RFC 9110 14.2: (first, last) for one satisfiable byte range, "unsatisfiable", or
-    None to answer with the whole representation (no range, several ranges, a failed
-    If-Range, or a header this edge does not parse)."""
-    if_range = req_headers.get("If-Range")
-    if if_range is not None:
-        etag = parse_etag(next((v for k, v in stored_headers if k.lower() == "etag"), None))
-        if if_range.strip().startswith(('"', "W/")):
-            if etag is None or etag.startswith("W/") or if_range.strip() != etag:
-                return None
-        else:
-            lm = next((v for k, v in stored_headers if k.lower() == "last-modified"), None)
-            if lm is None or parse_http_date(if_range) is None or if_range.strip() != lm.strip():
-                return None
-    m = _RANGE.fullmatch(req_headers.get("Range", ""))
-    if m is None or (not m.group(1) and not m.group(2)):
-        return None
-    if not m.group(1):  # suffix: the last N bytes
-        n = int(m.group(2))
-        if n == 0:
-            return "unsatisfiable"
-        return max(0, size - n), size - 1
-    first = int(m.group(1))
-    if m.group(2) and int(m.group(2)) < first:
-        return None  # invalid: ignore the header
-    if first >= size:
-        return "unsatisfiable"
-    last = int(m.group(2)) if m.group(2) else size - 1
-    return first, min(last, size - 1)
 
 
 EDGE_KEY = web.AppKey("edge", Edge)
