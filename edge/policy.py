@@ -18,7 +18,8 @@ the same order, and act on the answers; neither re-implements a rule.
    from :func:`conditional_headers`), ``miss`` (forward), or
    ``gateway-timeout`` (``only-if-cached`` and nothing usable: 504).
    ``Decision.detail`` is the RFC 9211 ``fwd`` reason where there is one.
-3. A 304 comes back: :func:`merge_304` freshens the stored record (RFC 9111
+3. A 304 comes back: if :func:`freshens` agrees it is about the stored
+   representation, :func:`merge_304` freshens the stored record (RFC 9111
    4.3.4). An error comes back: :func:`can_serve_stale_on_error`.
 4. An unsafe method succeeds: :func:`invalidated_uris` lists what to drop.
 
@@ -66,6 +67,8 @@ from edge.cachecontrol import (
     parse_http_date,
     parse_targeted,
     split_list,
+    strong_match,
+    weak_match,
 )
 
 # RFC 9110 15.1: heuristically cacheable by default.
@@ -585,6 +588,28 @@ def conditional_headers(stored: Stored) -> list[tuple[str, str]]:
     if parse_http_date(last_modified) is not None:
         out.append(("If-Modified-Since", last_modified))
     return out
+
+
+def freshens(stored: Stored, response_headers: Headers) -> bool:
+    """Does this 304 identify ``stored`` for update (RFC 9111 4.3.4)?
+
+    A strong ETag in the 304 must equal the stored one strongly; a weak one
+    must match weakly; otherwise an equal Last-Modified selects it. A 304
+    carrying no validator at all updates the (single) stored response.
+    When this is False, the caller fetches the representation again.
+    """
+    new_etag = parse_etag(get_one(response_headers, "etag"))
+    old_etag = parse_etag(get_one(stored.headers, "etag"))
+    if new_etag is not None:
+        if old_etag is None:
+            return False
+        if new_etag.startswith("W/"):
+            return weak_match(new_etag, old_etag)
+        return strong_match(new_etag, old_etag)
+    new_lm = parse_http_date(get_one(response_headers, "last-modified"))
+    if new_lm is not None:
+        return new_lm == parse_http_date(get_one(stored.headers, "last-modified"))
+    return True
 
 
 def merge_304(

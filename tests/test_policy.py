@@ -16,6 +16,7 @@ from edge.policy import (
     conditional_headers,
     current_age,
     decide,
+    freshens,
     freshness,
     invalidated_uris,
     is_storable,
@@ -566,6 +567,20 @@ def test_merge_304_without_date_dates_it_now():
     s = stored(("Cache-Control", "max-age=60"), ("ETag", '"v1"'))
     m = merge_304(s, [("ETag", '"v1"')], T0 + 500, T0 + 500)
     assert current_age(m, T0 + 510) == 10
+
+
+def test_304_selects_the_stored_response_by_validator():
+    lm = http_date(T0 - 100)
+    s = stored(("Cache-Control", "max-age=0"), ("ETag", '"v1"'), ("Last-Modified", lm))
+    assert freshens(s, [("ETag", '"v1"')])
+    assert not freshens(s, [("ETag", '"v2"')])
+    assert freshens(s, [("ETag", 'W/"v1"')])  # weak comparison for a weak validator
+    assert freshens(s, [("Last-Modified", lm)])
+    assert not freshens(s, [("Last-Modified", http_date(T0 - 50))])
+    assert freshens(s, [])  # no validator: the single stored response
+    weak = stored(("Cache-Control", "max-age=0"), ("ETag", 'W/"v1"'))
+    assert not freshens(weak, [("ETag", '"v1"')])  # strong needs strong
+    assert not freshens(stored(("Cache-Control", "max-age=0")), [("ETag", '"v1"')])
 
 
 # ---------------------------------------------------------------- invalidation
