@@ -362,6 +362,7 @@ def scenario_from_text(text: str, path: str = "<text>", base_dir: Path | None = 
 
 
 def scenario_from_bytes(data: bytes, path: str, base_dir: Path, stem: str) -> Scenario:
+    """The scenario in ``data`` (a file's bytes), shown as ``path`` in messages."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -407,12 +408,19 @@ def _show(value: Any) -> str:
 
 def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
-            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)  # fmt: skip
+            list: "an array", dict: "a table"}.get(type(value), f"a {type(value).__name__}")  # fmt: skip
+
+
+def _got(value: Any) -> str:
+    """``a string "heavy"``, ``an integer 1``, ``an array``: what the user wrote."""
+    if isinstance(value, list | dict):
+        return _type_name(value)
+    return f"{_type_name(value)} {_show(value)}"
 
 
 def _number(value: Any, what: str = "a number") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Bad(f"expected {what}, got {_type_name(value)} {_show(value)}")
+        raise _Bad(f"expected {what}, got {_got(value)}")
     if not math.isfinite(value):
         raise _Bad(f"expected a finite number, got {value}")
     return float(value)
@@ -445,11 +453,19 @@ def integer(lo: int | None = None, hi: int | None = None) -> Callable:
         if isinstance(v, float) and v.is_integer():
             v = int(v)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise _Bad(f"expected an integer, got {_type_name(v)} {_show(v)}")
+            raise _Bad(f"expected an integer, got {_got(v)}")
         _range(v, _show(v), lo, hi, False)
         return v
 
     return conv
+
+
+_EXAMPLES = {
+    parse_duration: '"250ms"',
+    parse_size: '"2GiB"',
+    parse_bandwidth: '"100Mbit/s"',
+    parse_rate: '"2000/s"',
+}
 
 
 def quantity(
@@ -457,7 +473,8 @@ def quantity(
 ) -> Callable:
     def conv(v: Any) -> float:
         if isinstance(v, list | dict):
-            raise _Bad(f'expected a quantity such as "250ms" or "2GiB", got {_type_name(v)}')
+            example = _EXAMPLES.get(parser, '"250ms"')
+            raise _Bad(f"expected a quantity such as {example}, got {_type_name(v)}")
         x = parser(v)  # raises UnitError naming the allowed units
         _range(x, _show(v), lo, hi, lo_open)
         return x
@@ -468,7 +485,7 @@ def quantity(
 def choice(*allowed: str) -> Callable:
     def conv(v: Any) -> str:
         if not isinstance(v, str):
-            raise _Bad(f"expected one of {', '.join(allowed)}; got {_type_name(v)} {_show(v)}")
+            raise _Bad(f"expected one of {', '.join(allowed)}; got {_got(v)}")
         if v not in allowed:
             close = difflib.get_close_matches(v, allowed, n=1)
             hint = f'did you mean "{close[0]}"? ' if close else ""
@@ -481,7 +498,7 @@ def choice(*allowed: str) -> Callable:
 def string(pattern: re.Pattern | None = None, what: str = "") -> Callable:
     def conv(v: Any) -> str:
         if not isinstance(v, str):
-            raise _Bad(f"expected a string, got {_type_name(v)} {_show(v)}")
+            raise _Bad(f"expected a string, got {_got(v)}")
         if pattern is not None and not pattern.match(v):
             raise _Bad(f"{_show(v)} is not allowed; {what}")
         return v
@@ -491,7 +508,7 @@ def string(pattern: re.Pattern | None = None, what: str = "") -> Callable:
 
 def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise _Bad(f"expected true or false, got {_type_name(v)} {_show(v)}")
+        raise _Bad(f"expected true or false, got {_got(v)}")
     return v
 
 
@@ -517,7 +534,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.problem(
                 path,
-                f"expected a table ([{path}] or {{...}}), got {_type_name(value)} {_show(value)}",
+                f"expected a table ([{path}] or {{...}}), got {_got(value)}",
             )
             return {}
         allowed = _KEYS[schema]
@@ -547,7 +564,7 @@ class _Reader:
             if isinstance(item, dict):
                 out.append((p, self.table(item, p, schema)))
             else:
-                self.problem(p, f"expected a table, got {_type_name(item)} {_show(item)}")
+                self.problem(p, f"expected a table, got {_got(item)}")
         return out
 
     def get(
@@ -577,7 +594,7 @@ class _Reader:
     def place(self, v: Any) -> Place:
         if not isinstance(v, str):
             raise _Bad(
-                f'expected a place name such as "FRA", "Lagos" or "52.5,13.4", got {_type_name(v)} {_show(v)}'
+                f'expected a place name such as "FRA", "Lagos" or "52.5,13.4", got {_got(v)}'
             )
         if v not in self._places:
             try:
@@ -685,7 +702,7 @@ class _Reader:
         dns = self.dns(top.get("dns", _MISSING), edges)
         workload = self.workload(top.get("workload", _MISSING))
         network = self.network(top.get("network", _MISSING))
-        clients = self.clients(top.get("clients", _MISSING), network)
+        clients = self.clients(top.get("clients", _MISSING))  # after network: access delays
         resolvers = self.resolvers(top.get("resolvers", _MISSING))
         events = self.events(top.get("events", _MISSING), edges, workload, clients)
         return Scenario(
@@ -707,7 +724,7 @@ class _Reader:
 
     def origin(self, value: Any) -> Origin:
         t = self.table(value, "origin", "origin")
-        place = self.get(t, "place", "origin", self.place, None, required=value is not _MISSING)
+        place = self.get(t, "place", "origin", self.place, None, required=isinstance(value, dict))
         root = self.get(t, "root", "origin", self.file_path("directory"))
         service = self.get(
             t,
@@ -852,7 +869,7 @@ class _Reader:
         return Dns(
             zone=zone,
             hosts=hosts,
-            ttl=self.get(t, "ttl", p, quantity(parse_duration, 0), Dns.ttl),
+            ttl=self.get(t, "ttl", p, _ttl, Dns.ttl),
             policy=self.get(t, "policy", p, choice(*ROUTING_POLICIES), Dns.policy),
             ecs=self.get(t, "ecs", p, boolean, Dns.ecs),
             answers=answers,
@@ -873,7 +890,7 @@ class _Reader:
             place=self.get(t, "place", p, self.place),
         )
 
-    def clients(self, value: Any, network: Network) -> tuple[ClientPlace, ...]:
+    def clients(self, value: Any) -> tuple[ClientPlace, ...]:
         rows = self.tables(value, "clients", "clients")
         if value is not _MISSING and not rows and isinstance(value, list):
             self.problem("clients", "empty; a scenario needs at least one [[clients]] table")
@@ -1284,6 +1301,13 @@ def _hosts(v: Any) -> tuple[str, ...]:
             raise _Bad(f"{_show(h)} is not a host name; use labels of letters, digits and '-'")
         out.append(h.lower())
     return tuple(out)
+
+
+def _ttl(v: Any) -> float:
+    seconds = quantity(parse_duration, 0, 2**31 - 1)(v)  # RFC 2181: 31 bits
+    if seconds != int(seconds):
+        raise _Bad(f"{_show(v)} is not a whole number of seconds; DNS TTLs are in seconds")
+    return seconds
 
 
 def _region(v: Any) -> str:

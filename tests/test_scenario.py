@@ -423,6 +423,7 @@ def test_all_problems_are_reported_at_once():
             'edges[1].parent: "s" is the edge itself',
         ),
         ('[[edges]]\nname = "a b"\nplace = "AMS"\n', 'edges[1].name: "a b" is not allowed'),
+        ('[dns]\nttl = "1500ms"\n', 'dns.ttl: "1500ms" is not a whole number of seconds'),
         ("[dns]\nanswers = 3\n", 'dns.answers: 3 is more than the 1 edge(s) with tier "edge"'),
         ('[dns]\nfallback = "nrt"\n', 'dns.fallback: "nrt" is not an edge'),
         (
