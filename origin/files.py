@@ -13,16 +13,16 @@ decide on that raw form, in two steps:
    UTF-8, and the segments ``.`` and ``..`` in any spelling (``%2e%2e``).
    Refusing instead of normalising means no second decoder can disagree with
    us later.
-2. :func:`resolve` joins the segments under the root, resolves symlinks
-   (``os.path.realpath``) and checks that the result is still inside the
-   resolved root, so a symlink pointing outside is refused too. A directory
-   means its ``index.html``.
+2. :func:`resolve` walks the segments under the (already resolved) root;
+   at the first symlink it resolves the rest (``os.path.realpath``) and checks
+   that the result is still inside the root, so a symlink pointing outside is
+   refused too, at any depth. A directory means its ``index.html``.
 
 A refusal carries the status to answer (404 for anything that tries to leave
 the root, so probes learn nothing; 400 for malformed encoding) and a reason
 for the log line. :func:`file_etag` and :func:`http_date` make validators
-from ``os.stat`` results. Only ``resolve`` touches the filesystem (``stat``
-and ``realpath``, never ``open``).
+from ``os.stat`` results. Only ``resolve`` touches the filesystem (``lstat``,
+``stat`` and ``realpath``, never ``open``).
 
 >>> split_target("/a/b%20c.txt?x=1")
 ('a', 'b c.txt')
@@ -112,15 +112,16 @@ def resolve(root: Path, target: str) -> Found | Refused:
     if isinstance(segments, Refused):
         return segments
     url_path = "/" + "/".join(segments)
-    candidate = os.path.join(root, *segments) if segments else str(root)
-    real = os.path.realpath(candidate)
-    if not _inside(str(root), real):
+    root_s = str(root)
+    parts = [seg for seg in segments if seg]
+    real = _real_path(root_s, parts)
+    if real is None:
         return Refused(404, "resolves outside the root")
     try:
         st = os.stat(real)
         if stat_mod.S_ISDIR(st.st_mode):
-            real = os.path.realpath(os.path.join(real, INDEX))
-            if not _inside(str(root), real):
+            real = _real_path(root_s, [*parts, INDEX])
+            if real is None:
                 return Refused(404, "index resolves outside the root")
             url_path = url_path.rstrip("/") + "/" + INDEX
             st = os.stat(real)
@@ -131,6 +132,25 @@ def resolve(root: Path, target: str) -> Found | Refused:
     if not stat_mod.S_ISREG(st.st_mode):
         return Refused(404, "not a regular file", suspicious=False)
     return Found(Path(real), url_path, st)
+
+
+def _real_path(root: str, parts: list[str]) -> str | None:
+    """The real path of ``root/parts`` when it stays inside ``root``, else None.
+
+    One ``lstat`` per part; only when a part is a symlink is the rest resolved
+    with ``realpath`` and checked against the root.
+    """
+    path = root
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            mode = os.lstat(path).st_mode
+        except (OSError, ValueError):
+            return path  # missing: nothing to follow, the caller's stat fails
+        if stat_mod.S_ISLNK(mode):
+            real = os.path.realpath(os.path.join(path, *parts[i + 1 :]))
+            return real if _inside(root, real) else None
+    return path
 
 
 def _inside(root: str, path: str) -> bool:

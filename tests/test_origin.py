@@ -56,6 +56,9 @@ def site(tmp_path):
     os.symlink(tmp_path / "secret.txt", root / "evil_link")
     os.symlink(tmp_path / "outside", root / "link_out")
     os.symlink(root / "notes.txt", root / "good_link")
+    os.symlink("../root/docs", root / "docs_link")  # leaves by name, lands inside
+    (root / "trap").mkdir()
+    os.symlink(tmp_path / "secret.txt", root / "trap" / "index.html")
     return root
 
 
@@ -205,6 +208,8 @@ def test_get_head_content_type_and_validators(site):
         assert (await fetch(s, "GET", base + "/notes.txt/"))[0] == 404
         status, _, data = await fetch(s, "GET", base + "/good_link")  # symlink inside: fine
         assert status == 200 and data == b"hello\n"
+        status, _, data = await fetch(s, "GET", base + "/docs_link/")
+        assert status == 200 and data == b"<p>docs</p>"
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
             status, h, _ = await fetch(s, method, base + "/index.html")
             assert status == 405 and h["Allow"] == "GET, HEAD", method
@@ -356,6 +361,8 @@ TRAVERSALS = [
     b"/evil_link",
     b"/link_out/secret.txt",
     b"/link_out/",
+    b"/trap/",
+    b"/trap",
     b"http://x/../secret.txt",
     b"/etc/passwd%00",
     b"/\x00",
