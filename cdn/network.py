@@ -166,6 +166,7 @@ class NetworkModel:
             tuple[float, float], tuple[tuple[int, ...], tuple[float, ...], float]
         ] = {}
         self._pair: dict[tuple[float, float, float, float], tuple[float, int, int]] = {}
+        self._one_way: dict[tuple[float, float, float, float], float] = {}  # the hot path
 
     # construction -----------------------------------------------------------------
 
@@ -232,20 +233,23 @@ class NetworkModel:
     def _best(self, a: Place, b: Place) -> tuple[float, int, int]:
         """(one-way ms without last mile, node a attaches to, node b attaches to).
 
-        Node indices are -1 for a direct metro path. Cached per unordered pair so
-        that rtt(a, b) == rtt(b, a) exactly.
+        Node indices are -1 for a direct metro path. Computed once per unordered
+        pair and cached under both orders, so that rtt(a, b) == rtt(b, a) exactly.
         """
-        ka, kb = (a.lat, a.lon), (b.lat, b.lon)
-        flip = kb < ka
-        key = (*kb, *ka) if flip else (*ka, *kb)
+        key = (a.lat, a.lon, b.lat, b.lon)
         hit = self._pair.get(key)
         if hit is None:
-            if len(self._pair) > 1_000_000:  # bound memory for streams of new places
+            if len(self._pair) > 2_000_000:  # bound memory for streams of new places
                 self._pair.clear()
-            hit = self._compute_best(key[0], key[1], key[2], key[3])
-            self._pair[key] = hit
-        if flip:
-            return hit[0], hit[2], hit[1]
+                self._one_way.clear()
+            back = (b.lat, b.lon, a.lat, a.lon)
+            if back < key:
+                ms, j, i = self._compute_best(*back)
+            else:
+                ms, i, j = self._compute_best(*key)
+            hit = (ms, i, j)
+            self._pair[key], self._pair[back] = hit, (ms, j, i)
+            self._one_way[key] = self._one_way[back] = ms
         return hit
 
     def _compute_best(self, lat_a, lon_a, lat_b, lon_b) -> tuple[float, int, int]:
@@ -270,7 +274,10 @@ class NetworkModel:
 
     def rtt_ms(self, a: Place, b: Place, access_a: float = 0.0, access_b: float = 0.0) -> float:
         """Round-trip time in ms; ``access_*`` are one-way last-mile seconds at each end."""
-        return 2.0 * self._best(a, b)[0] + 2000.0 * (access_a + access_b)
+        one_way = self._one_way.get((a.lat, a.lon, b.lat, b.lon))
+        if one_way is None:
+            one_way = self._best(a, b)[0]
+        return 2.0 * one_way + 2000.0 * (access_a + access_b)
 
     def one_way_ms(self, a: Place, b: Place) -> float:
         """One-way latency in ms between two places, without last mile."""
