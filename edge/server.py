@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import ipaddress
 import json
+import math
 import os
 import signal
 import sys
@@ -169,8 +171,7 @@ class Entry:
     target: str
     stored: P.Stored
     body: bytes
-    headers: tuple[tuple[str, str], ...]  # stored fields minus those the edge sets
-    via: str  # upstream Via values, ours appended at serve time
+    headers: CIMultiDict  # stored fields minus those the edge sets, plus Via; copy, never mutate
     upstream_status: str  # upstream Cache-Status entries
     surrogate_keys: tuple[str, ...]
     size: int
@@ -319,19 +320,24 @@ class Edge:
 
     def _make_entry(self, target: str, stored: P.Stored, body: bytes) -> Entry:
         hdrs = stored.headers
-        own = [(k, v) for k, v in hdrs if k.lower() not in _RESPONSE_OWN]
-        via = _join([v for k, v in hdrs if k.lower() == "via"])
+        own = CIMultiDict((k, v) for k, v in hdrs if k.lower() not in _RESPONSE_OWN)
+        own["Via"] = _join([v for k, v in hdrs if k.lower() == "via"], self.via)
         upstream = _join([v for k, v in hdrs if k.lower() == "cache-status"])
         tags = tuple(t for v in get_all(hdrs, "surrogate-key") for t in v.split() if t)
         size = len(body) + sum(len(k) + len(v) + 4 for k, v in hdrs)
-        return Entry(target, stored, body, tuple(own), via, upstream, tags, size)
+        return Entry(target, stored, body, own, upstream, tags, size)
 
     # -- responses ---------------------------------------------------------------
 
-    def _status_field(self, upstream: str, hit: bool = False, **params) -> str:
-        """Our Cache-Status entry appended to the upstream ones (RFC 9211: origin side first)."""
-        mine = P.cache_status(name=self.name, hit=hit, **params)
-        return f"{upstream}, {mine}" if upstream else mine
+    def _status_field(
+        self, upstream: str, hit: bool = False, ttl: float | None = None, **params
+    ) -> str:
+        """Our Cache-Status entry appended to the upstream ones (RFC 9211: origin side first).
+
+        Memoised: a hit's field differs only by its whole-second ttl.
+        """
+        ttl = None if ttl is None else math.floor(ttl)
+        return _status_field(self.name, upstream, hit, ttl, tuple(sorted(params.items())))
 
     def _serve(
         self,
@@ -342,11 +348,10 @@ class Edge:
         label: str,
     ) -> web.StreamResponse:
         """A response from memory (honouring the client's own conditionals)."""
-        headers = CIMultiDict(entry.headers)
+        headers = entry.headers.copy()
         headers["Age"] = P.age_header(age)
-        headers["Via"] = _join([entry.via], self.via)
         headers["Cache-Status"] = status_field
-        self.metrics.requests.inc(cache_status=label)
+        self.metrics.count(label)
         stored = entry.stored
         if stored.status != 200:
             return web.Response(status=stored.status, body=entry.body, headers=headers)
@@ -891,6 +896,12 @@ def _byte_range(req_headers, stored_headers, size: int):
         etag,
         -1 if last_modified is None else last_modified,
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _status_field(name: str, upstream: str, hit: bool, ttl: int | None, params: tuple) -> str:
+    mine = P.cache_status(name=name, hit=hit, ttl=ttl, **dict(params))
+    return f"{upstream}, {mine}" if upstream else mine
 
 
 def _not_modified(req_headers, stored_headers) -> bool:
