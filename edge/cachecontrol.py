@@ -383,7 +383,7 @@ def parse_http_date(value: str | None, *, now: float | None = None) -> float | N
         return None
     y, mo, d = int(year), _MONTHS[mon], int(day)
     h, mi, s = int(hh), int(mm), int(ss)
-    if not (1 <= d <= calendar.monthrange(y, mo)[1]) or h > 23 or mi > 59 or s > 60:
+    if y < 1 or not (1 <= d <= calendar.monthrange(y, mo)[1]) or h > 23 or mi > 59 or s > 60:
         return None
     return float(calendar.timegm((y, mo, d, h, mi, min(s, 59), 0, 0, 0)))
 

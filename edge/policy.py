@@ -686,8 +686,11 @@ def invalidated_uris(
         value = get_one(response_headers, name)
         if not value:
             continue
-        target = urlsplit(urljoin(base, value))
-        if _origin(target) != origin:
+        try:
+            target = urlsplit(urljoin(base, value))
+            if _origin(target) != origin:
+                continue
+        except ValueError:  # a malformed URI (bad port, bad IPv6 literal) names nothing
             continue
         if absolute:
             uri = target.geturl()

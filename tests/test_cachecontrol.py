@@ -150,6 +150,8 @@ def test_rfc850_two_digit_year_relative_to_now():
         "Sun, 06 Nov 1994 24:00:00 GMT",
         "Sun, 06 Nov 1994 08:49:37 +0000",
         "1994-11-06T08:49:37Z",
+        "Sun, 06 Nov 0000 08:49:37 GMT",  # no year 0
+        "Sun, 29 Feb 1900 08:49:37 GMT",  # not a leap year
     ],
 )
 def test_invalid_dates_are_none(text):

@@ -599,6 +599,11 @@ def test_invalidation_is_same_origin_only():
     assert invalidated_uris("DELETE", 204, "/a", h, host="example.com") == ["/a", "/y"]
 
 
+def test_malformed_location_is_ignored():
+    h = [("Location", "//h:port/x"), ("Content-Location", "http://[::1/y")]
+    assert invalidated_uris("POST", 200, "/a", h) == ["/a"]
+
+
 def test_no_invalidation_for_safe_methods_or_errors():
     assert invalidated_uris("GET", 200, "/a", []) == []
     assert invalidated_uris("POST", 500, "/a", []) == []
