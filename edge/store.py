@@ -67,27 +67,22 @@ EvictCallback = Callable[[Hashable, Any], None]
 
 
 class Store:
-    """Base class: counters, values and the shared checks; each policy a subclass.
+    """Base class: the public API and the shared checks; each policy a subclass.
 
-    Subclasses implement ``request``, ``_hit`` (hit update, returns whether the
-    key is resident), ``_has``, ``_insert_new`` (admission, evictions, insert of
-    a key known to be absent), ``_remove`` and ``keys``.
+    Subclasses provide the counters (``used``, ``hits``, ``misses``,
+    ``evictions``, ``evicted_bytes``), ``request``, and the hooks ``_hit``
+    (hit update; whether the key is resident), ``_has``, ``_insert_new``
+    (admission, evictions and insertion of a key known to be absent),
+    ``_remove``, ``__len__``, ``keys`` and ``size_of``.
     """
 
-    __slots__ = (
-        "capacity",
-        "used",
-        "max_object_size",
-        "hits",
-        "misses",
-        "evictions",
-        "evicted_bytes",
-        "on_evict",
-        "_limit",
-        "_values",
-        "_victims",
-    )
+    __slots__ = ("capacity", "max_object_size", "on_evict", "_limit", "_values", "_victims")
     name: str = "store"
+    used: int
+    hits: int
+    misses: int
+    evictions: int
+    evicted_bytes: int
 
     def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
@@ -105,14 +100,10 @@ class Store:
             )
         self.capacity = capacity
         self.max_object_size = max_object_size
-        self.used = 0
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-        self.evicted_bytes = 0
         self.on_evict: EvictCallback | None = None
         # The largest admissible size, so the hot path makes one comparison.
         self._limit = capacity if max_object_size is None else min(capacity, max_object_size)
+        # Never rebound: the LRU and FIFO hot paths hold on to this dict.
         self._values: dict[Hashable, Any] = {}
         # Evictions whose callbacks are due once the store is consistent again.
         self._victims: list[tuple[Hashable, Any]] = []
@@ -128,7 +119,7 @@ class Store:
         if self._hit(key):
             self.hits += 1
             return self._values.get(key, PRESENT) if self._values else PRESENT
-        self.misses += 1
+        self._lookup_miss()
         return None
 
     def peek(self, key: Hashable) -> Any:
@@ -172,9 +163,9 @@ class Store:
         """Resident keys, in the order the policy would consider them for eviction."""
         raise NotImplementedError
 
-    def size_of(self, key: Hashable) -> int | None:
+    def size_of(self, key: Hashable) -> int | None:  # pragma: no cover - overridden
         """The stored size of ``key``, or None."""
-        raise NotImplementedError  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return (
@@ -184,10 +175,8 @@ class Store:
 
     # -- helpers for subclasses --------------------------------------------------
 
-    def _evicted(self, key: Hashable, size: int) -> None:
-        """Account one eviction: counters, the value and a pending callback (slow path)."""
-        self.evictions += 1
-        self.evicted_bytes += size
+    def _evicted(self, key: Hashable) -> None:
+        """Drop an evicted key's value and queue its callback (slow path; no counting)."""
         value = self._values.pop(key, None) if self._values else None
         if self.on_evict is not None:
             self._victims.append((key, value))
@@ -205,6 +194,9 @@ class Store:
             for key, value in victims:
                 callback(key, value)
 
+    def _lookup_miss(self) -> None:
+        self.misses += 1
+
     # Subclass hooks.
     def _hit(self, key: Hashable) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -219,14 +211,85 @@ class Store:
         raise NotImplementedError
 
 
-class _QueueStore(Store):
-    """LRU and FIFO: one OrderedDict from key to size, oldest first."""
+class _CountedStore(Store):
+    """Counters as plain slots (SIEVE, S3-FIFO)."""
 
-    __slots__ = ("_q",)
+    __slots__ = ("used", "hits", "misses", "evictions", "evicted_bytes")
+
+    def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
+        super().__init__(capacity, max_object_size)
+        self.used = 0
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.evicted_bytes = 0
+
+
+def _cell(name: str, doc: str) -> property:
+    """A property backed by the closure cell ``name`` of the store's ``request``."""
+
+    def get(self: _QueueStore) -> int:
+        return self._cells[name].cell_contents
+
+    def put(self: _QueueStore, value: int) -> None:
+        self._cells[name].cell_contents = value
+
+    return property(get, put, doc=doc)
+
+
+class _QueueStore(Store):
+    """LRU and FIFO: one OrderedDict from key to size, oldest first.
+
+    Speed: ``request`` is a closure made per store, whose state (``used`` and
+    the counters) lives in closure cells, read by the properties below. Cell
+    access is cheaper than attribute access, and the closure holds the
+    OrderedDict's bound methods, which brings LRU within reach of a bare
+    inline OrderedDict loop. ``misses`` is derived (objects inserted, minus
+    those inserted by ``insert``, plus the rejected ones and lookup misses) so
+    that a miss updates as few counters as possible.
+    """
+
+    __slots__ = ("_q", "request", "_cells", "_lookup_misses", "_rejected", "_removed", "_inserted")
+    _moves_on_hit: bool = False
+
+    used = _cell("used", "bytes stored")
+    hits = _cell("hits", "hits counted by request and lookup")
+    evictions = _cell("evictions", "objects evicted")
+    evicted_bytes = _cell("evicted_bytes", "bytes evicted")
 
     def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
         super().__init__(capacity, max_object_size)
         self._q: OrderedDict[Hashable, int] = OrderedDict()
+        self._lookup_misses = 0
+        self._rejected = 0
+        self._removed = 0
+        self._inserted = 0
+        self.request = self._make_request()
+        self._cells = dict(
+            zip(self.request.__code__.co_freevars, self.request.__closure__, strict=True)
+        )
+
+    def _make_request(self) -> Callable[[Hashable, int], bool]:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def misses(self) -> int:
+        """Misses counted by request and lookup."""
+        # Every object ever inserted was inserted by request (a miss), by
+        # insert, or is counted here through the ones that left.
+        objects_in = len(self._q) + self.evictions + self._removed
+        return objects_in - self._inserted + self._rejected + self._lookup_misses
+
+    def _lookup_miss(self) -> None:
+        self._lookup_misses += 1
+
+    def _hit(self, key: Hashable) -> bool:
+        q = self._q
+        if key in q:
+            if self._moves_on_hit:
+                q.move_to_end(key)
+            return True
+        return False
 
     def _has(self, key: object) -> bool:
         return key in self._q
@@ -241,40 +304,35 @@ class _QueueStore(Store):
         return self._q.get(key)
 
     def _remove(self, key: Hashable) -> int | None:
-        return self._q.pop(key, None)
+        size = self._q.pop(key, None)
+        if size is not None:
+            self._removed += 1
+        return size
 
     def _insert_new(self, key: Hashable, size: int) -> bool:
         if size > self._limit:
             return False
-        q = self._q
         used = self.used + size
         if used > self.capacity:
             used = self._make_room(used)
-            q[key] = size
-            self.used = used
-            if self._victims:
-                self._flush()
-            return True
-        q[key] = size
+        self._q[key] = size
         self.used = used
+        self._inserted += 1
+        if self._victims:
+            self._flush()
         return True
 
     def _make_room(self, used: int) -> int:
         """Pop the oldest entries until ``used`` (which counts the newcomer) fits."""
-        q = self._q
+        popitem = self._q.popitem
         cap = self.capacity
-        popitem = q.popitem
-        if self._values or self.on_evict is not None:
-            while used > cap:
-                k, s = popitem(False)
-                used -= s
-                self._evicted(k, s)
-            return used
         n = 0
         freed = used
         while used > cap:
-            used -= popitem(False)[1]
+            k, s = popitem(False)
+            used -= s
             n += 1
+            self._evicted(k)
         self.evictions += n
         self.evicted_bytes += freed - used
         return used
@@ -285,36 +343,53 @@ class LRUStore(_QueueStore):
 
     __slots__ = ()
     name = "lru"
+    _moves_on_hit = True
 
-    def _hit(self, key: Hashable) -> bool:
+    def _make_request(self) -> Callable[[Hashable, int], bool]:
+        # LRU and FIFO differ in one line; each has its own copy of the hot
+        # path so that neither pays a test for the other.
+        store = self
         q = self._q
-        if key in q:
-            q.move_to_end(key)
-            return True
-        return False
+        values = self._values
+        cap = self.capacity
+        limit = self._limit
+        popitem = q.popitem
+        move_to_end = q.move_to_end
+        used = hits = evictions = evicted_bytes = 0
 
-    def request(self, key: Hashable, size: int) -> bool:
-        q = self._q
-        if key in q:
-            q.move_to_end(key)
-            self.hits += 1
-            return True
-        self.misses += 1
-        if not 0 <= size <= self._limit:
+        def request(key: Hashable, size: int) -> bool:
+            nonlocal used, hits, evictions, evicted_bytes
+            if key in q:
+                move_to_end(key)
+                hits += 1
+                return True
+            if 0 <= size <= limit:
+                u = used + size
+                if u > cap:
+                    if values or store.on_evict is not None:
+                        u = store._make_room(u)
+                    else:
+                        freed = u
+                        n = 0
+                        while u > cap:
+                            u -= popitem(False)[1]
+                            n += 1
+                        evictions += n
+                        evicted_bytes += freed - u
+                    q[key] = size
+                    used = u
+                    if store._victims:
+                        store._flush()
+                    return False
+                q[key] = size
+                used = u
+                return False
             if size < 0:
                 raise ValueError(f"object size must be non-negative, got {size!r}")
+            store._rejected += 1
             return False
-        used = self.used + size
-        if used > self.capacity:
-            used = self._make_room(used)
-            q[key] = size
-            self.used = used
-            if self._victims:
-                self._flush()
-            return False
-        q[key] = size
-        self.used = used
-        return False
+
+        return request
 
 
 class FIFOStore(_QueueStore):
@@ -322,34 +397,54 @@ class FIFOStore(_QueueStore):
 
     __slots__ = ()
     name = "fifo"
+    _moves_on_hit = False
 
-    def _hit(self, key: Hashable) -> bool:
-        return key in self._q
-
-    def request(self, key: Hashable, size: int) -> bool:
+    def _make_request(self) -> Callable[[Hashable, int], bool]:
+        # LRU and FIFO differ in one line; each has its own copy of the hot
+        # path so that neither pays a test for the other.
+        store = self
         q = self._q
-        if key in q:
-            self.hits += 1
-            return True
-        self.misses += 1
-        if not 0 <= size <= self._limit:
+        values = self._values
+        cap = self.capacity
+        limit = self._limit
+        popitem = q.popitem
+        used = hits = evictions = evicted_bytes = 0
+
+        def request(key: Hashable, size: int) -> bool:
+            nonlocal used, hits, evictions, evicted_bytes
+            if key in q:
+                hits += 1
+                return True
+            if 0 <= size <= limit:
+                u = used + size
+                if u > cap:
+                    if values or store.on_evict is not None:
+                        u = store._make_room(u)
+                    else:
+                        freed = u
+                        n = 0
+                        while u > cap:
+                            u -= popitem(False)[1]
+                            n += 1
+                        evictions += n
+                        evicted_bytes += freed - u
+                    q[key] = size
+                    used = u
+                    if store._victims:
+                        store._flush()
+                    return False
+                q[key] = size
+                used = u
+                return False
             if size < 0:
                 raise ValueError(f"object size must be non-negative, got {size!r}")
+            store._rejected += 1
             return False
-        used = self.used + size
-        if used > self.capacity:
-            used = self._make_room(used)
-            q[key] = size
-            self.used = used
-            if self._victims:
-                self._flush()
-            return False
-        q[key] = size
-        self.used = used
-        return False
+
+        return request
 
 
-class SieveStore(Store):
+class SieveStore(_CountedStore):
     """SIEVE: a visited bit per object and a hand sweeping from old to new.
 
     The insertion-ordered list is split at the hand: ``_passed`` holds the
@@ -444,10 +539,9 @@ class SieveStore(Store):
                     ahead, passed = passed, ahead
                 s = sizes.pop(k)
                 used -= s
+                n += 1
                 if slow:
-                    self._evicted(k, s)
-                else:
-                    n += 1
+                    self._evicted(k)
             self._ahead = ahead
             self._passed = passed
             if n:
@@ -461,7 +555,7 @@ class SieveStore(Store):
         return True
 
 
-class S3FIFOStore(Store):
+class S3FIFOStore(_CountedStore):
     """S3-FIFO with libCacheSim's defaults (small 10 %, ghost 90 %, threshold 2).
 
     ``_small`` and ``_main`` map key to stored size, oldest first; ``_freq``
@@ -643,11 +737,10 @@ class S3FIFOStore(Store):
                 del freq[k]
                 sb -= s
                 self._ghost_add(k, s)
+            n += 1
+            freed += s
             if slow:
-                self._evicted(k, s)
-            else:
-                n += 1
-                freed += s
+                self._evicted(k)
         self._sb = sb
         self._mb = mb
         if n:
