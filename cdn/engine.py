@@ -88,7 +88,14 @@ class Served:
 
 
 class EdgeCaches:
-    """The edge (and shield) caches of a scenario, driven by the requests' edge choice."""
+    """The edge (and shield) caches of a scenario, driven by the requests' edge choice.
+
+    Request classes (per content type, decided once from the policy core):
+    ``FOREVER`` cacheable and fresh for the whole run, ``EXPIRING`` cacheable
+    with a finite freshness, ``UNCACHEABLE`` never stored (passed through).
+    """
+
+    FOREVER, EXPIRING, UNCACHEABLE, FAILED = range(4)
 
     def __init__(
         self,
@@ -101,7 +108,7 @@ class EdgeCaches:
         stale_on_error: Callable[[int, float], bool],
     ):
         self.stores = list(stores)
-        self.parents = list(parents)  # index of the parent store, -1 for none
+        self.parents = list(parents)  # index of the parent store, -1 for the origin
         self.freshness = list(freshness)  # per content type
         self.classify = classify
         self.never = list(never_expires)  # per content type: classify is "hit" all run long
@@ -109,6 +116,31 @@ class EdgeCaches:
         self.stale_on_error = stale_on_error  # (content type, age) -> may serve stale
         self.ready: list[dict] = [{} for _ in stores]  # key -> time the copy is available
         self.origin_up = True
+        n = len(self.stores)
+        # Requests that reached each store from a child tier (shields), and their hits.
+        self.tier_requests = [0] * n
+        self.tier_hits = [0] * n
+        self.tier_bytes = [0] * n
+        self.tier_hit_bytes = [0] * n
+        self.ctype_class = np.array(
+            [
+                self.UNCACHEABLE if not c else self.FOREVER if nv else self.EXPIRING
+                for c, nv in zip(self.cacheable, self.never, strict=True)
+            ],
+            dtype=np.int8,
+        )
+        self._up: list[list[float]] = []
+        self._cond: list[list[float]] = []
+
+    def depth(self) -> int:
+        """Hops on the longest path from an edge to the origin."""
+        best = 0
+        for e in range(len(self.stores)):
+            d, p = 1, self.parents[e]
+            while p >= 0:
+                d, p = d + 1, self.parents[p]
+            best = max(best, d)
+        return best
 
     def purge(self, keys: Iterable[int]) -> int:
         """Drop ``keys`` from every store; returns the number of copies removed."""
@@ -120,48 +152,58 @@ class EdgeCaches:
                 ready.pop(k, None)
         return removed
 
-    def serve(self, t, edge, key, size, ctype, up_ms, cond_ms, parent_ms, parent_cond_ms) -> Served:
-        """The per-request loop. ``up_ms``/``cond_ms``: full / conditional fetch time
-        from the edge's upstream (parent or origin); ``parent_*``: the parent's from
-        the origin (0 without a parent)."""
+    def serve(self, t, edge, key, size, ctype, up_ms, cond_ms) -> Served:
+        """The per-request loop. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional
+        fetch time of the hop from depth ``d`` of the request's tier chain to the
+        next one up (depth 0 is the edge itself; the last hop ends at the origin)."""
+        self._up = [u.tolist() for u in up_ms]
+        self._cond = [c.tolist() for c in cond_ms]
+        up0 = self._up[0]
         requests = [s.request for s in self.stores]
         ready = self.ready
-        never, classify, fresh, cacheable = (
-            self.never,
-            self.classify,
-            self.freshness,
-            self.cacheable,
-        )
+        direct = [p < 0 for p in self.parents]
+        origin_up = self.origin_up
+        classify, fresh = self.classify, self.freshness
+        cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).tolist()
         out: list[int] = []
         slow: dict[int, tuple[float, int]] = {}
         put = out.append
-        for i, (tt, e, k, s, ct) in enumerate(
-            zip(t.tolist(), edge.tolist(), key.tolist(), size.tolist(), ctype.tolist(), strict=True)
-        ):
-            if e < 0:
-                put(ERROR)
-            elif not cacheable[ct]:
-                code, wait, fetch = self._fetch(e, k, s, ct, tt, i, up_ms, cond_ms, parent_ms,
-                                                parent_cond_ms, store=False)  # fmt: skip
-                put(code)
-                slow[i] = (wait, fetch)
-            elif requests[e](k, s):
-                age = tt - ready[e][k]
-                if age < 0:  # stored by a fetch still in flight: wait for it
-                    put(COLLAPSED)
-                    slow[i] = (-age * 1000.0, NO_FETCH)
-                elif never[ct] or classify(age, fresh[ct]) == "hit":
-                    put(HIT)
+        for i, tt, e, k, s, c, ct in zip(
+            range(len(cls)), t.tolist(), edge.tolist(), key.tolist(), size.tolist(), cls,
+            ctype.tolist(), strict=False,
+        ):  # fmt: skip
+            if c <= 1:  # FOREVER or EXPIRING: the store decides hit or miss
+                if requests[e](k, s):
+                    age = tt - ready[e][k]
+                    if age < 0:  # stored by a fetch still in flight: wait for it
+                        put(COLLAPSED)
+                        slow[i] = (-age * 1000.0, NO_FETCH)
+                    elif c == 0 or classify(age, fresh[ct]) == "hit":
+                        put(HIT)
+                    else:
+                        code, wait, fetch = self._expired(e, k, s, ct, tt, age, i)
+                        put(code)
+                        slow[i] = (wait, fetch)
+                elif origin_up and direct[e]:  # the common miss, inline
+                    w = up0[i]
+                    ready[e][k] = tt + w * 0.001
+                    put(MISS)
+                    slow[i] = (w, FULL_FETCH)
                 else:
-                    code, wait, fetch = self._expired(e, k, s, ct, tt, age, i, up_ms, cond_ms,
-                                                      parent_ms, parent_cond_ms)  # fmt: skip
-                    put(code)
-                    slow[i] = (wait, fetch)
+                    ok, w, fetch = self._upstream(e, 0, k, s, ct, tt, i, False)
+                    if ok:
+                        ready[e][k] = tt + w * 0.001
+                        put(MISS)
+                    else:
+                        self.stores[e].remove(k)
+                        put(ERROR)
+                    slow[i] = (w, fetch)
+            elif c == self.UNCACHEABLE:
+                ok, w, fetch = self._upstream(e, 0, k, s, ct, tt, i, False)
+                put(PASS if ok else ERROR)
+                slow[i] = (w, fetch)
             else:
-                code, wait, fetch = self._fetch(e, k, s, ct, tt, i, up_ms, cond_ms, parent_ms,
-                                                parent_cond_ms, store=True)  # fmt: skip
-                put(code)
-                slow[i] = (wait, fetch)
+                put(ERROR)
         n = len(out)
         upstream = np.zeros(n)
         fetch_arr = np.zeros(n, dtype=np.int8)
@@ -170,69 +212,58 @@ class EdgeCaches:
             fetch_arr[i] = f
         return Served(np.array(out, dtype=np.int8), upstream, fetch_arr)
 
-    # the slow paths: misses, expiry, the parent tier -------------------------------
-    def _fetch(self, e, k, s, ct, t, i, up_ms, cond_ms, parent_ms, parent_cond_ms, store):
-        """A miss at edge ``e`` (already inserted by ``request`` when ``store``)."""
+    # the slow paths: the tier chain and expired copies -------------------------------
+    def _upstream(self, e, d, k, s, ct, t, i, cond) -> tuple[bool, float, int]:
+        """Node ``e`` (depth ``d``) needs ``k`` from upstream (a revalidation when
+        ``cond``): (available, ms until it is, origin traffic caused)."""
+        hop = (self._cond if cond else self._up)[d][i]
         p = self.parents[e]
-        if p >= 0:
-            got, wait, fetch = self._from_parent(p, k, s, ct, t, i, parent_ms, parent_cond_ms)
-            if not got:
-                if store:
-                    self.stores[e].remove(k)
-                return ERROR, 0.0, NO_FETCH
-            wait += float(up_ms[i])
-        elif not self.origin_up:
-            if store:
-                self.stores[e].remove(k)
-            return ERROR, 0.0, NO_FETCH
-        else:
-            wait, fetch = float(up_ms[i]), FULL_FETCH
-        if store:
-            self.ready[e][k] = t + wait / 1000.0
-        return (MISS if store else PASS), wait, fetch
-
-    def _from_parent(self, p, k, s, ct, t, i, parent_ms, parent_cond_ms):
-        """Fetch through the shield ``p``: (available, wait ms beyond edge->parent, fetch)."""
+        if p < 0:
+            if not self.origin_up:
+                return False, 0.0, NO_FETCH
+            return True, hop, CONDITIONAL if cond else FULL_FETCH
+        cacheable = self.cacheable[ct]
+        self.tier_requests[p] += 1
+        self.tier_bytes[p] += s
         ready = self.ready[p]
-        if self.cacheable[ct] and self.stores[p].request(k, s):
+        if cacheable and self.stores[p].request(k, s):
             age = t - ready[k]
             if age < 0:
-                return True, -age * 1000.0, NO_FETCH
-            if self.never[ct] or self.classify(age, self.freshness[ct]) == "hit":
-                return True, 0.0, NO_FETCH
-            if not self.origin_up:
-                return self.stale_on_error(ct, age), 0.0, NO_FETCH
-            wait = float(parent_cond_ms[i])
-            ready[k] = t + wait / 1000.0
-            return True, wait, CONDITIONAL
-        if not self.origin_up:
-            if self.cacheable[ct]:
+                self.tier_hits[p] += 1
+                self.tier_hit_bytes[p] += s
+                return True, hop - age * 1000.0, NO_FETCH
+            verdict = "hit" if self.never[ct] else self.classify(age, self.freshness[ct])
+            if verdict == "hit":
+                self.tier_hits[p] += 1
+                self.tier_hit_bytes[p] += s
+                return True, hop, NO_FETCH
+            ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, True)
+            if not ok:
+                return self.stale_on_error(ct, age), hop, NO_FETCH
+            if verdict == "stale":  # the parent answers stale and refreshes behind
+                ready[k] = t
+                return True, hop, f
+            ready[k] = t + w / 1000.0
+            return True, hop + w, f
+        ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, False)
+        if not ok:
+            if cacheable:
                 self.stores[p].remove(k)
             return False, 0.0, NO_FETCH
-        wait = float(parent_ms[i])
-        if self.cacheable[ct]:
-            ready[k] = t + wait / 1000.0
-        return True, wait, FULL_FETCH
+        if cacheable:
+            ready[k] = t + w / 1000.0
+        return True, hop + w, f
 
-    def _expired(self, e, k, s, ct, t, age, i, up_ms, cond_ms, parent_ms, parent_cond_ms):
+    def _expired(self, e, k, s, ct, t, age, i) -> tuple[int, float, int]:
         """A stored copy that classify() did not call a plain hit."""
         verdict = self.classify(age, self.freshness[ct])
-        p = self.parents[e]
-        if p < 0 and not self.origin_up:
+        ok, wait, fetch = self._upstream(e, 0, k, s, ct, t, i, True)
+        if not ok:
             if self.stale_on_error(ct, age):
                 return STALE, 0.0, NO_FETCH
             self.stores[e].remove(k)
             self.ready[e].pop(k, None)
             return ERROR, 0.0, NO_FETCH
-        if p >= 0:
-            got, wait, fetch = self._from_parent(p, k, s, ct, t, i, parent_ms, parent_cond_ms)
-            if not got:
-                if self.stale_on_error(ct, age):
-                    return STALE, 0.0, NO_FETCH
-                return ERROR, 0.0, NO_FETCH
-            wait += float(cond_ms[i])
-        else:
-            wait, fetch = float(cond_ms[i]), CONDITIONAL
         if verdict == "stale":  # stale-while-revalidate: answer now, refresh behind
             self.ready[e][k] = t  # the stale copy stays servable meanwhile
             return STALE, 0.0, fetch

@@ -29,6 +29,7 @@ connections (server bandwidth, no handshakes).
 from __future__ import annotations
 
 import fnmatch
+import gc
 import ipaddress
 import math
 import time
@@ -260,15 +261,27 @@ class Simulation:
         ).reshape(P, E)
         self.parent = [self.edge_index[e.parent] if e.parent else -1 for e in self.edges]
         origin = sc.origin.place
-        up_place = [self.edges[q].place if q >= 0 else origin for q in self.parent]
-        self.rtt_up = np.array([self.network.rtt_ms(e.place, u) for e, u in
-                                zip(self.edges, up_place, strict=True)])  # fmt: skip
-        self.bw_up = np.array([min(net.server_bandwidth, self.network.bandwidth_bps(e.place, u))
-                               for e, u in zip(self.edges, up_place, strict=True)])  # fmt: skip
-        self.rtt_po = np.array([self.network.rtt_ms(e.place, origin) for e in self.edges])
-        self.bw_po = np.array([min(net.server_bandwidth, self.network.bandwidth_bps(e.place, origin))
-                               for e in self.edges])  # fmt: skip
-        self.has_parent = any(q >= 0 for q in self.parent)
+        # The tier chain of each edge: hop d goes from chain[d] to chain[d + 1] (or the origin).
+        depth = 1
+        chains = []
+        for e in range(E):
+            chain, p = [e], self.parent[e]
+            while p >= 0 and p not in chain:
+                chain.append(p)
+                p = self.parent[p]
+            chains.append(chain)
+            depth = max(depth, len(chain))
+        self.hop_rtt = np.zeros((depth, E))
+        self.hop_bw = np.full((depth, E), np.inf)
+        self.hop_origin = np.zeros((depth, E), dtype=bool)
+        for e, chain in enumerate(chains):
+            for d, node in enumerate(chain):
+                a = self.edges[node].place
+                last = d == len(chain) - 1
+                b = origin if last else self.edges[chain[d + 1]].place
+                self.hop_rtt[d, e] = self.network.rtt_ms(a, b)
+                self.hop_bw[d, e] = min(net.server_bandwidth, self.network.bandwidth_bps(a, b))
+                self.hop_origin[d, e] = last
         lat = np.array([p.lat for p in self.places])
         lon = np.array([p.lon for p in self.places])
         elat = np.array([e.place.lat for e in self.edges])
@@ -412,26 +425,17 @@ class Simulation:
         size = r.size
         service_ms = (r.service if self.service_override is None
                       else np.full(len(r), self.service_override)) * 1000.0  # fmt: skip
-        no_parent = np.array(self.parent)[e0] < 0 if self.has_parent else np.ones(len(r), bool)
-        up_server = np.where(no_parent, service_ms, 0.0)
-        rtt_up, bw_up = self.rtt_up[e0], self.bw_up[e0]
         zeros = np.zeros(len(r), dtype=np.int64)
         old = np.zeros(len(r), dtype=bool)
-        up_ms = transfer.fetch_time_ms_array(rtt_up, size, old, tls=tls, bandwidth_bps=bw_up,
-                                             server_ms=up_server)  # fmt: skip
-        cond_ms = transfer.fetch_time_ms_array(rtt_up, zeros, old, tls=tls, bandwidth_bps=bw_up,
-                                               server_ms=up_server)  # fmt: skip
-        if self.has_parent:
-            rtt_po, bw_po = self.rtt_po[e0], self.bw_po[e0]
-            par_ms = transfer.fetch_time_ms_array(rtt_po, size, old, tls=tls, bandwidth_bps=bw_po,
-                                                  server_ms=service_ms)  # fmt: skip
-            par_cond = transfer.fetch_time_ms_array(
-                rtt_po, zeros, old, tls=tls, bandwidth_bps=bw_po, server_ms=service_ms
-            )
-        else:
-            par_ms = par_cond = up_ms
-        served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up_ms, cond_ms, par_ms,
-                                   par_cond)  # fmt: skip
+        up, cond = [], []
+        for d in range(len(self.hop_rtt)):
+            rtt, bw = self.hop_rtt[d, e0], self.hop_bw[d, e0]
+            server = np.where(self.hop_origin[d, e0], service_ms, 0.0)
+            up.append(transfer.fetch_time_ms_array(rtt, size, old, tls=tls, bandwidth_bps=bw,
+                                                   server_ms=server))  # fmt: skip
+            cond.append(transfer.fetch_time_ms_array(rtt, zeros, old, tls=tls, bandwidth_bps=bw,
+                                                     server_ms=server))  # fmt: skip
+        served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up, cond)
         pl = r.place.astype(np.int64)
         client_ms = transfer.fetch_time_ms_array(
             self.rtt_ce[pl, e0], size, ~r.reuse, tls=tls, bandwidth_bps=self.bw_ce[pl, e0]
@@ -485,7 +489,15 @@ class Simulation:
             if progress is not None:
                 progress.update(stats.requests, stats.requests)
 
-        engine.run(rechunk(self._blocks(), chunk), process)
+        # The loops allocate many small tuples and no cycles: the cyclic collector
+        # would only rescan the long-lived tables (places, stores) over and over.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            engine.run(rechunk(self._blocks(), chunk), process)
+        finally:
+            if enabled:
+                gc.enable()
         return stats
 
     def summary(self) -> dict:
@@ -497,9 +509,21 @@ class Simulation:
                 "resolver_queries": int(self.dns.queries),
             }
         }
-        return self.stats.summary(
+        out = self.stats.summary(
             {"name": sc.name, "seed": self.seed, "sha256": sc.text_sha256}, extra
         )
+        c = self.caches
+        for e, edge in enumerate(self.edges):
+            if c.tier_requests[e]:  # requests from child edges (a shield tier)
+                out["edges"][edge.name]["from_children"] = {
+                    "requests": c.tier_requests[e],
+                    "hit_ratio": round(c.tier_hits[e] / c.tier_requests[e], 6),
+                    "bytes": c.tier_bytes[e],
+                    "byte_hit_ratio": round(c.tier_hit_bytes[e] / c.tier_bytes[e], 6)
+                    if c.tier_bytes[e]
+                    else None,
+                }
+        return out
 
 
 def simulate(

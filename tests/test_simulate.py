@@ -1,0 +1,209 @@
+"""The simulator end to end: files, determinism, physics, libCacheSim, ECS, failover."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from cdn.geo import fiber_rtt_ms, great_circle_km
+from cdn.network import NetworkModel
+from cdn.places import resolve_place
+from cdn.scenario import load_scenario
+from cdn.simulate import simulate
+from tests.conftest import run_cdn
+
+SUMMARY_KEYS = {
+    "requests", "hit_ratio", "byte_hit_ratio", "latency_ms", "mapping_distance_km", "origin",
+    "errors", "edges", "regions", "cities", "resolvers", "scenario",
+}  # fmt: skip
+
+
+def one_edge_scenario(tmp_path, *, capacity="100MB", client="Frankfurt", extra="") -> str:
+    """One LRU edge at FRA, objects that never expire, ISP resolvers only."""
+    text = f"""
+name = "one-edge"
+seed = 5
+[origin]
+place = "FRA"
+service_time = "5ms"
+[[origin.cache_control]]
+pattern = "*"
+value = "max-age=315360000"
+[[edges]]
+name = "fra"
+place = "FRA"
+capacity = "{capacity}"
+policy = "lru"
+[dns]
+ttl = "30s"
+[[clients]]
+place = "{client}"
+weight = 1
+[resolvers]
+isp = 1.0
+[workload]
+duration = "10s"
+rate = "100/s"
+keepalive = 0
+client_dns_cache = "1h"
+[network]
+access_delay = "5ms"
+{extra}
+"""
+    path = tmp_path / "one-edge.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def write_trace(path, rows) -> str:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["time", "client", "key", "size"])
+        w.writerows(rows)
+    return str(path)
+
+
+def test_quickstart_from_any_directory_writes_results(tmp_path):
+    out = run_cdn("simulate", "--requests", "50000", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary_path = tmp_path / "results" / "quickstart" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    assert SUMMARY_KEYS <= summary.keys()
+    assert summary["requests"] == 50000
+    assert {"p50", "p90", "p99", "mean"} <= summary["latency_ms"].keys()
+    assert {"mean", "p50"} <= summary["mapping_distance_km"].keys()
+    assert {"requests", "bytes"} <= summary["origin"].keys()
+    for e in summary["edges"].values():
+        assert {"requests", "hit_ratio", "bytes", "peak_rps"} <= e.keys()
+    for c in summary["cities"].values():
+        assert {"requests", "p50", "p90", "p99"} <= c.keys()
+    assert summary["scenario"]["name"] == "quickstart"
+    assert len(summary["scenario"]["sha256"]) == 64
+    assert sum(summary["outcomes"].values()) == summary["requests"]
+    header = (tmp_path / "results" / "quickstart" / "timeseries.csv").read_text().splitlines()[0]
+    assert header.startswith("t,requests,hit_ratio,origin_requests,p50,p95,p99,errors")
+    assert "hit ratio" in out.stdout and "requests" in out.stdout
+    assert not list((tmp_path / "results" / "quickstart").glob(".*tmp"))
+
+
+def test_same_seed_same_bytes_whatever_the_chunk(tmp_path):
+    runs = []
+    for i, chunk in enumerate((65536, 65536, 777)):
+        out = tmp_path / f"run{i}"
+        simulate("quickstart", out_dir=out, requests=40000, chunk=chunk)
+        runs.append(((out / "summary.json").read_bytes(), (out / "timeseries.csv").read_bytes()))
+    assert runs[0] == runs[1]  # determinism
+    assert runs[0] == runs[2]  # chunking changes nothing
+    other = simulate("quickstart", out_dir=tmp_path / "seed2", requests=40000, seed=2)
+    assert other.summary["latency_ms"] != json.loads(runs[0][0])["latency_ms"]
+
+
+def test_lru_hit_ratio_equals_libcachesim(tmp_path):
+    lcs = pytest.importorskip("libcachesim")
+    rng = np.random.default_rng(11)
+    n_obj, n_req = 3000, 30000
+    w = np.arange(1, n_obj + 1, dtype=float) ** -0.9
+    keys = np.searchsorted(np.cumsum(w) / w.sum(), rng.random(n_req), side="right")
+    sizes_obj = np.clip(np.rint(rng.lognormal(np.log(20000), 1.2, n_obj)), 100, 5_000_000)
+    sizes = sizes_obj[keys].astype(np.int64)
+    wss = int(sizes_obj[np.unique(keys)].sum())
+    capacity = wss // 20  # 5% of the working set
+    rows = [(f"{i * 0.001:.3f}", "Frankfurt", f"/k/{k}", int(s)) for i, (k, s) in
+            enumerate(zip(keys, sizes, strict=True))]  # fmt: skip
+    trace = write_trace(tmp_path / "trace.csv", rows)
+    scen = one_edge_scenario(tmp_path, capacity=str(capacity))
+    res = simulate(scen, out_dir=tmp_path / "out", trace=trace)
+
+    cache = lcs.LRU(cache_size=capacity)
+    hits = 0
+    for k, s in zip(keys.tolist(), sizes.tolist(), strict=True):
+        hits += bool(cache.get(lcs.Request(obj_size=int(s), obj_id=int(k) + 1)))
+    o = res.summary["outcomes"]
+    assert res.summary["requests"] == n_req
+    # Collapsed requests are store hits too (they waited for an in-flight fetch).
+    assert o["hit"] + o["collapsed"] == hits
+    assert o["miss"] == n_req - hits
+    assert res.summary["hit_ratio"] == round(hits / n_req, 6)
+
+
+def test_warm_client_beside_an_edge_pays_handshakes_plus_one_rtt(tmp_path):
+    rows = [(f"{i * 0.05:.2f}", "Frankfurt", "/small", 1000) for i in range(201)]
+    trace = write_trace(tmp_path / "trace.csv", rows)
+    scen = one_edge_scenario(tmp_path)
+    res = simulate(scen, out_dir=tmp_path / "out", trace=trace)
+    sc = load_scenario(scen)
+    rtt = NetworkModel.from_config(sc.network).rtt_ms(
+        resolve_place("Frankfurt"), sc.edges[0].place, sc.network.access_delay
+    )
+    # TCP handshake + TLS 1.3 + request/response of one small segment: 3 RTT.
+    assert rtt >= 2 * sc.network.access_delay * 1000
+    assert res.summary["latency_ms"]["p50"] == pytest.approx(3 * rtt, rel=0.012)
+    assert res.summary["outcomes"]["hit"] == 200 and res.summary["outcomes"]["miss"] == 1
+
+
+def test_client_across_the_planet_sees_at_least_the_fiber_floor(tmp_path):
+    rows = [(f"{i * 0.05:.2f}", "Sydney", f"/o{i % 7}", 5000) for i in range(300)]
+    trace = write_trace(tmp_path / "trace.csv", rows)
+    scen = one_edge_scenario(tmp_path, client="Sydney")
+    out = tmp_path / "out"
+    simulate(scen, out_dir=out, trace=trace, sample=10_000)
+    syd, fra = resolve_place("Sydney"), load_scenario(scen).edges[0].place
+    floor = fiber_rtt_ms(great_circle_km(syd.lat, syd.lon, fra.lat, fra.lon))
+    with open(out / "sample.csv", newline="") as fh:
+        lat = [float(r["latency_ms"]) for r in csv.DictReader(fh)]
+    assert len(lat) == 300
+    assert min(lat) >= 3 * floor  # handshakes and the request each cross the planet
+
+
+def test_public_resolvers_without_ecs_map_far(tmp_path):
+    res = simulate("public-resolvers", out_dir=tmp_path, requests=80000)
+    r = res.summary["resolvers"]
+    no_ecs = r["public"]["mapping_distance_km"]["mean"]
+    ecs = r["public_ecs"]["mapping_distance_km"]["mean"]
+    isp = r["isp"]["mapping_distance_km"]["mean"]
+    assert no_ecs > 3 * ecs  # Chen et al. 2015 saw about 8x
+    assert ecs == pytest.approx(isp, rel=0.15)  # ECS maps like a resolver beside the client
+    assert r["public"]["p50"] > r["public_ecs"]["p50"]
+
+
+def test_failover_decays_with_ttl_and_counts_every_request(tmp_path):
+    sc = load_scenario("failover")
+    res = simulate(sc, out_dir=tmp_path)
+    s = res.summary
+    assert sum(s["outcomes"].values()) == s["requests"]
+    with open(tmp_path / "timeseries.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    t = np.array([float(r["t"]) for r in rows])
+    req = np.array([int(r["requests"]) for r in rows])
+    iad = np.array([int(r["first_tries:iad"]) for r in rows])
+    step = t[1] - t[0]
+
+    def share(a, b):
+        m = (t >= a) & (t + step <= b)
+        return iad[m].sum() / req[m].sum()
+
+    before = share(30, 60)
+    assert before > 0.3  # the busy edge
+    assert share(60, 75) > 0.5 * before  # health checks have not noticed yet
+    assert share(75, 90) < share(60, 75)  # resolvers' answers expire
+    assert share(130, 180) < 0.01  # everyone moved (TTL 20 s, client caches 20 s)
+    assert share(200, 240) > 0.5 * before  # back after edge_up and 2 good checks
+    failed = s["edges"]["iad"]["failed_first_tries"]
+    assert failed > 0 and s["errors"] > 0
+    # Every request that hit the dead edge was either retried elsewhere or an error.
+    assert s["errors"] <= failed <= s["errors"] + s["retries"]
+    errs = np.array([int(r["errors"]) for r in rows])
+    assert errs[t < 60].sum() == 0 and errs[t >= 180].sum() == 0
+
+
+def test_bad_trace_row_names_the_line(tmp_path):
+    trace = tmp_path / "bad.csv"
+    trace.write_text("time,client,key,size\n0.1,London,/a,100\n0.2,London,/b,12x\n")
+    scen = one_edge_scenario(tmp_path)
+    out = run_cdn("simulate", scen, "--trace", str(trace), "-o", str(tmp_path / "o"))
+    assert out.returncode == 2
+    assert "line 3" in out.stderr and "12x" in out.stderr
+    assert "Traceback" not in out.stderr
