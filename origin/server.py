@@ -22,7 +22,8 @@ time (seeded sampler) is awaited before each answer to play a slow
 application server. ``/.well-known/cdn/health`` answers ``ok`` for health
 checks and is never delayed.
 
-Reuse: ``create_origin_app(OriginConfig(...))`` gives the aiohttp app;
+Reuse: ``origin_config(scenario, ...)`` builds the configuration (what
+``cdn origin`` does), ``create_origin_app(config)`` gives the aiohttp app;
 ``await start_origin(config, host, port)`` starts it and returns the runner
 (``await runner.cleanup()`` stops it).
 """
@@ -35,7 +36,7 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +44,9 @@ from aiohttp import web
 
 from cdn.catalog import Catalog
 from cdn.distributions import Sampler
-from cdn.scenario import Distribution
+from cdn.scenario import Distribution, Scenario
 from origin.files import Found, Refused, file_etag, http_date, parse_http_date, resolve
-from origin.rules import PathRules
+from origin.rules import DEFAULT_CACHE_CONTROL, PathRules
 
 log = logging.getLogger("origin")
 
@@ -83,6 +84,42 @@ class OriginStats:
 CONFIG = web.AppKey("origin_config", OriginConfig)
 STATS = web.AppKey("origin_stats", OriginStats)
 SAMPLER = web.AppKey("origin_sampler", object)  # Sampler | None
+
+
+def origin_config(
+    scenario: Scenario | None = None,
+    *,
+    root: Path | None = None,
+    cache_control: Iterable[tuple[str, str]] = (),
+    surrogate_keys: Iterable[tuple[str, str]] = (),
+    default_cache_control: str = DEFAULT_CACHE_CONTROL,
+    service_time: Distribution | None = None,
+    seed: int | None = None,
+) -> OriginConfig:
+    """The origin's configuration from explicit settings and an optional scenario.
+
+    Explicit rules come first (the first match wins, so they override the
+    scenario's); root, service time and seed come from the scenario only when
+    not given. The scenario also gives the catalog for ``/obj/<id>``. A fixed
+    service time of 0 means none. Raises ``ValueError`` for a bad workload.
+    """
+    cc, sk, catalog = list(cache_control), list(surrogate_keys), None
+    if scenario is not None:
+        catalog = Catalog(scenario.workload, scenario.seed)
+        cc += scenario.origin.cache_control
+        sk += scenario.origin.surrogate_keys
+        root = root or scenario.origin.root
+        service_time = service_time or scenario.origin.service_time
+        seed = scenario.seed if seed is None else seed
+    if service_time is not None and service_time.kind == "fixed" and service_time.value == 0:
+        service_time = None
+    return OriginConfig(
+        root=Path(root) if root else None,
+        rules=PathRules.create(cc, sk, default_cache_control),
+        catalog=catalog,
+        service_time=service_time,
+        seed=seed or 0,
+    )
 
 
 # --- validators and ranges (pure) -------------------------------------------

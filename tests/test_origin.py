@@ -4,6 +4,7 @@ streaming, per-path headers, path safety, the synthetic catalog, the CLI."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 import os
@@ -554,3 +555,30 @@ def test_cli_port_in_use(tmp_path):
             "origin", "--root", str(tmp_path), "--listen", f"127.0.0.1:{port}", timeout=60
         )
     assert out.returncode == 2 and "cannot listen" in out.stderr
+
+
+def test_config_from_the_quickstart_scenario():
+    from cdn.scenario import load_scenario
+    from origin.server import origin_config
+
+    sc = load_scenario("quickstart")
+    config = origin_config(sc, cache_control=[("*.txt", "no-cache")])
+    ref = Catalog(sc.workload, sc.seed)  # what the simulator builds
+    assert config.catalog.n == sc.workload.catalog_size
+    assert np.array_equal(config.catalog.sizes, ref.sizes)
+    assert config.rules.cache_control_for("/robots.txt") == "no-cache"  # explicit rules first
+    assert config.rules.cache_control == (("*.txt", "no-cache"), *sc.origin.cache_control)
+    assert config.service_time == sc.origin.service_time  # lognormal 8 ms in quickstart
+    assert config.seed == sc.seed
+    zero = origin_config(sc, service_time=Distribution("fixed", 0.0))
+    assert zero.service_time is None  # an explicit 0 overrides the scenario
+
+    async def body(s, base, port, app):
+        for i in (0, 1, 19_999):
+            status, h, data = await fetch(s, "GET", f"{base}/obj/{i}")
+            assert status == 200 and len(data) == ref.size(i)
+            assert h["Cache-Control"] == ref.cache_control(i)
+        status, _, data = await fetch(s, "GET", base + "/")  # the bundled demo site
+        assert status == 200 and b"CDN in a box" in data
+
+    with_origin(dataclasses.replace(config, service_time=None), body)

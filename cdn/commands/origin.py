@@ -80,11 +80,10 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def build_config(args: argparse.Namespace):
     """An :class:`origin.server.OriginConfig` from the command line (and scenario)."""
-    from cdn.catalog import Catalog
     from cdn.distributions import parse_distribution
     from cdn.units import parse_duration
-    from origin.rules import DEFAULT_CACHE_CONTROL, PathRules, parse_rule
-    from origin.server import OriginConfig
+    from origin.rules import DEFAULT_CACHE_CONTROL, parse_rule
+    from origin.server import origin_config
 
     try:
         cc = [parse_rule(r, "--cache-control") for r in args.cache_control]
@@ -94,35 +93,30 @@ def build_config(args: argparse.Namespace):
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    root, catalog, seed = args.root, None, args.seed
+    scenario = None
     if args.scenario:
         try:
             from cdn.scenario import load_scenario  # type: ignore[attr-defined]
         except ImportError:
             raise UserError("--scenario: the scenario loader is not available yet") from None
-        sc = load_scenario(args.scenario)
-        try:
-            catalog = Catalog(sc.workload, sc.seed)
-        except ValueError as exc:
-            raise UserError(f"{sc.path}: workload: {exc}") from None
-        cc += list(sc.origin.cache_control)
-        sk += list(sc.origin.surrogate_keys)
-        root = root or sc.origin.root
-        if service is None:
-            service = sc.origin.service_time
-        seed = sc.seed if seed is None else seed
-    if root is not None and not Path(root).is_dir():
-        raise UserError(f"--root {str(root)!r} is not a directory")
-    if service is not None and service.kind == "fixed" and service.value == 0:
-        service = None
-    rules = PathRules.create(cc, sk, args.default_cache_control or DEFAULT_CACHE_CONTROL)
-    return OriginConfig(
-        root=Path(root) if root else None,
-        rules=rules,
-        catalog=catalog,
-        service_time=service,
-        seed=seed or 0,
-    )
+        scenario = load_scenario(args.scenario)
+    if args.root is not None and not Path(args.root).is_dir():
+        raise UserError(f"--root {str(args.root)!r} is not a directory")
+    try:
+        config = origin_config(
+            scenario,
+            root=args.root,
+            cache_control=cc,
+            surrogate_keys=sk,
+            default_cache_control=args.default_cache_control or DEFAULT_CACHE_CONTROL,
+            service_time=service,
+            seed=args.seed,
+        )
+    except ValueError as exc:
+        raise UserError(f"{scenario.path if scenario else 'origin'}: {exc}") from None
+    if config.root is not None and not config.root.is_dir():
+        raise UserError(f"origin root {str(config.root)!r} is not a directory")
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
