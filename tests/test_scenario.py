@@ -553,3 +553,19 @@ def test_the_readme_examples_form_a_valid_scenario(tmp_path):
     assert s.name == "quickstart" and s.edge("fra").parent == "shield-ams"
     assert [e.kind for e in s.events] == ["edge_down", "flash_crowd", "purge"]
     assert s.network.links[0].latency == pytest.approx(0.038)
+
+
+def test_diurnal_expected_requests_match_the_closed_form():
+    """One client at longitude 0 (UTC), sine shape peaking at 21:00 local: over
+    a whole day the shape averages out; over the hour from 21:00 its mean is
+    (24 / 2 pi) sin(2 pi / 24)."""
+    from cdn.commands.validate import diurnal_requests
+
+    base = MINIMAL.replace('place = "Paris"', 'place = "10,0"')
+    day = scenario_from_text(base + '[workload]\nrate = 10\nduration = "24h"\ndiurnal = 0.5\n')
+    assert diurnal_requests(day, steps=2400) == pytest.approx(10 * 86400, rel=1e-6)
+    text = base + '[workload]\nrate = 10\nduration = "1h"\ndiurnal = 0.5\nstart_hour_utc = 21\n'
+    hour = scenario_from_text(text)
+    mean_cos = 24 / (2 * math.pi) * math.sin(2 * math.pi / 24)
+    assert diurnal_requests(hour) == pytest.approx(10 * 3600 * (1 + 0.5 * mean_cos), rel=1e-4)
+    assert diurnal_requests(scenario_from_text(MINIMAL)) is None  # no diurnal shape

@@ -80,6 +80,12 @@ def summary(s) -> str:
         else f"catalog {w.catalog_size:,} objects, zipf {w.zipf_alpha:g}"
     )
     lines.append(f"workload: {w.expected_requests:,} requests expected ({how}); {source}")
+    shaped = diurnal_requests(s)
+    if shaped is not None:
+        lines.append(
+            f"  with the {w.diurnal_shape} diurnal shape (amplitude {w.diurnal:g}) starting at "
+            f"{w.start_hour_utc:g}:00 UTC: about {shaped:,.0f} requests"
+        )
     if s.events:
         lines.append(f"events ({len(s.events)}):")
         for ev in s.events:
@@ -88,3 +94,21 @@ def summary(s) -> str:
     else:
         lines.append("events: none")
     return "\n".join(lines)
+
+
+def diurnal_requests(s, steps: int = 240) -> float | None:
+    """Expected requests once each place's local time of day shapes its rate
+    (what ``cdn.workload`` generates), or None when there is no diurnal shape."""
+    w = s.workload
+    if w.diurnal <= 0 or w.requests is not None or w.trace is not None:
+        return None
+    import numpy as np
+
+    from cdn.workload import DIURNAL_SHAPES, utc_offset_hours
+
+    weights = np.array([c.weight for c in s.clients], dtype=np.float64)
+    offsets = np.array([utc_offset_hours(c.place.timezone, c.place.lon) for c in s.clients])
+    t = (np.arange(steps) + 0.5) * (w.duration / steps)  # midpoints over the run
+    hours = (w.start_hour_utc + t[:, None] / 3600.0 + offsets[None, :]) % 24.0
+    factor = 1.0 + w.diurnal * DIURNAL_SHAPES[w.diurnal_shape](hours)
+    return float(w.rate * w.duration * (factor @ weights).mean() / weights.sum())
