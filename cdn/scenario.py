@@ -324,14 +324,14 @@ def find_scenario(name: str | Path) -> Path:
     path = Path(name)
     if path.is_file():
         return path
-    if path.is_dir():
-        raise UserError(f"{name}: is a directory, not a scenario file")
     text = str(name)
     if "/" not in text and "\\" not in text:
         stem = text[:-5] if text.endswith(".toml") else text
         bundled = resources.files("cdn.scenarios").joinpath(f"{stem}.toml")
         if bundled.is_file():
             return Path(str(bundled))
+    if path.is_dir():
+        raise UserError(f"{name}: is a directory, not a scenario file")
     names = ", ".join(bundled_scenarios())
     raise UserError(
         f"{name}: no such scenario file, and no bundled scenario by that name; bundled: {names}"
