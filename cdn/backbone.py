@@ -6,7 +6,7 @@ networks meet (internet exchanges, cable landing hubs, cloud regions); each is
 terrestrial fiber (which follows roads and railways, so it is much longer than
 the great circle) and ``"sea"`` for submarine cable (laid close to the great
 circle between its landing points; the bends are the landing points
-themselves). :mod:`cdn.network` turns these into a graph with one global
+themselves, or waypoints where a cable rounds a coast). :mod:`cdn.network` turns these into a graph with one global
 stretch per kind, so a path bends the way real traffic does: Lagos to Mumbai
 goes up the West African coast to Lisbon and back down through Suez, Sao Paulo
 to Europe goes through Fortaleza and EllaLink or through Miami.
@@ -21,6 +21,21 @@ from __future__ import annotations
 
 LAND = "land"
 SEA = "sea"
+
+# Waypoints where cables round a coast: a link's length is measured through them,
+# so a cable never takes a great circle across a continent.
+CABO_FRIO = (-23.2, -41.8)
+OFF_SALVADOR = (-13.0, -38.2)
+OFF_RECIFE = (-8.0, -34.5)
+OFF_NATAL = (-5.5, -35.0)
+BRAZIL_COAST = (CABO_FRIO, OFF_SALVADOR, OFF_RECIFE, OFF_NATAL)  # south to north
+OFF_DAKAR = (14.5, -18.0)
+CAPE_PALMAS = (4.3, -8.0)
+OFF_MOGADISHU = (2.0, 46.2)
+CAPE_GUARDAFUI = (11.9, 51.6)
+GULF_OF_ADEN = (12.8, 50.5)
+OFF_SALALAH = (16.8, 54.3)
+RAS_AL_HADD = (22.6, 60.0)
 
 NODES: tuple[tuple[str, float, float], ...] = (
     # North America
@@ -135,7 +150,8 @@ NODES: tuple[tuple[str, float, float], ...] = (
     ("Auckland", -36.85, 174.76),
 )
 
-LINKS: tuple[tuple[str, str, str], ...] = (
+# (a, b, kind) or (a, b, kind, waypoints from a to b)
+LINKS: tuple[tuple, ...] = (
     # North America: the long-haul fiber routes along the interstates and railways
     ("Seattle", "Vancouver", LAND),
     ("Seattle", "Portland", LAND),
@@ -183,10 +199,9 @@ LINKS: tuple[tuple[str, str, str], ...] = (
     ("Santiago", "Buenos Aires", LAND),  # across the Andes
     ("Buenos Aires", "Sao Paulo", LAND),
     ("Sao Paulo", "Rio de Janeiro", LAND),
-    ("Sao Paulo", "Fortaleza", SEA),  # Monet, GlobeNet coastal segments
-    ("Rio de Janeiro", "Fortaleza", SEA),
+    ("Rio de Janeiro", "Fortaleza", SEA, BRAZIL_COAST),  # Monet, GlobeNet coastal segments
     ("Fortaleza", "Miami", SEA),  # Monet, GlobeNet, AMX-1
-    ("Sao Paulo", "New York", SEA),  # Seabras-1
+    ("Sao Paulo", "New York", SEA, BRAZIL_COAST),  # Seabras-1, around the bulge
     # Pacific
     ("Los Angeles", "Honolulu", SEA),
     ("San Jose", "Honolulu", SEA),
@@ -257,8 +272,8 @@ LINKS: tuple[tuple[str, str, str], ...] = (
     ("Doha", "Dubai", SEA),
     ("Dubai", "Fujairah", LAND),
     ("Fujairah", "Muscat", SEA),
-    ("Djibouti", "Fujairah", SEA),  # SEA-ME-WE, AAE-1
-    ("Djibouti", "Mumbai", SEA),  # PEACE, AAE-1 branch
+    ("Djibouti", "Muscat", SEA, (GULF_OF_ADEN, OFF_SALALAH, RAS_AL_HADD)),  # SEA-ME-WE, AAE-1
+    ("Djibouti", "Mumbai", SEA, (GULF_OF_ADEN,)),  # PEACE, AAE-1 branch
     ("Fujairah", "Karachi", SEA),
     ("Fujairah", "Mumbai", SEA),  # FALCON, IMEWE
     ("Muscat", "Mumbai", SEA),  # TGN-Gulf, Raman
@@ -270,10 +285,10 @@ LINKS: tuple[tuple[str, str, str], ...] = (
     ("Colombo", "Singapore", SEA),  # SEA-ME-WE via Penang
     # Africa: 2Africa, WACS, SAT-3, Equiano along the west; EASSy, SEACOM along the east
     ("Lisbon", "Dakar", SEA),
-    ("Lisbon", "Lagos", SEA),  # Equiano, MainOne
+    ("Lisbon", "Lagos", SEA, (OFF_DAKAR, CAPE_PALMAS)),  # Equiano, MainOne
     ("Fortaleza", "Lisbon", SEA),  # EllaLink (Sines)
     ("Fortaleza", "Luanda", SEA),  # SACS
-    ("Dakar", "Accra", SEA),
+    ("Dakar", "Accra", SEA, (CAPE_PALMAS,)),
     ("Accra", "Lagos", SEA),
     ("Lagos", "Luanda", SEA),
     ("Luanda", "Cape Town", SEA),
@@ -285,7 +300,7 @@ LINKS: tuple[tuple[str, str, str], ...] = (
     ("Maputo", "Dar es Salaam", SEA),
     ("Dar es Salaam", "Mombasa", SEA),
     ("Mombasa", "Nairobi", LAND),
-    ("Mombasa", "Djibouti", SEA),
+    ("Mombasa", "Djibouti", SEA, (OFF_MOGADISHU, CAPE_GUARDAFUI)),  # around the Horn
     # East and South-East Asia
     ("Singapore", "Kuala Lumpur", LAND),
     ("Kuala Lumpur", "Bangkok", LAND),

@@ -93,12 +93,16 @@ def link_latency_ms(km: float, stretch: float, hop_ms: float) -> float:
 
 def build_graph(
     nodes: Sequence[tuple[str, float, float]],
-    links: Sequence[tuple[str, str, str]],
+    links: Sequence[tuple],
     params: ModelParams = ModelParams(),
 ) -> nx.Graph:
     """A backbone graph from ``(name, lat, lon)`` nodes and ``(a, b, kind)`` links.
 
-    Each edge carries ``km``, ``kind``, ``ms`` (one-way latency) and ``bandwidth``.
+    A link may carry a fourth item, waypoints ``((lat, lon), ...)`` that its
+    route passes (a cable rounding a cape); its length is then measured along
+    them. Each edge carries ``km``, ``kind``, ``via`` (the waypoints, listed
+    from node ``src``), ``ms``
+    (one-way latency) and ``bandwidth``.
 
     >>> g = build_graph([("A", 0.0, 0.0), ("B", 0.0, 1.0)], [("A", "B", "sea")])
     >>> round(g["A"]["B"]["km"])
@@ -108,20 +112,24 @@ def build_graph(
     for name, lat, lon in nodes:
         g.add_node(name, lat=float(lat), lon=float(lon))
     stretch = {backbone.LAND: params.land_stretch, backbone.SEA: params.sea_stretch}
-    for a, b, kind in links:
+    for a, b, kind, *rest in links:
         _check_node(g, a, f"link {a} - {b}")
         _check_node(g, b, f"link {a} - {b}")
-        km = _node_km(g, a, b)
+        if kind not in stretch:
+            raise NetworkError(f"link {a} - {b}: kind {kind!r} is not one of {', '.join(stretch)}")
+        via = tuple((float(la), float(lo)) for la, lo in (rest[0] if rest else ()))
+        km = _node_km(g, a, b, via)
         g.add_edge(
-            a, b, km=km, kind=kind, ms=link_latency_ms(km, stretch[kind], params.hop_ms),
+            a, b, km=km, kind=kind, src=a, via=via, ms=link_latency_ms(km, stretch[kind], params.hop_ms),
             bandwidth=math.inf,
         )  # fmt: skip
     return g
 
 
-def _node_km(g: nx.Graph, a: str, b: str) -> float:
-    na, nb = g.nodes[a], g.nodes[b]
-    return great_circle_km(na["lat"], na["lon"], nb["lat"], nb["lon"])
+def _node_km(g: nx.Graph, a: str, b: str, via: Sequence[tuple[float, float]] = ()) -> float:
+    """Length of the route from node ``a`` through the waypoints to node ``b``."""
+    points = [(g.nodes[a]["lat"], g.nodes[a]["lon"]), *via, (g.nodes[b]["lat"], g.nodes[b]["lon"])]
+    return sum(great_circle_km(*p, *q) for p, q in itertools.pairwise(points))
 
 
 def _check_node(g: nx.Graph, name: str, where: str) -> None:
@@ -368,8 +376,11 @@ def _add_config_link(g: nx.Graph, link, params: ModelParams) -> None:
     _check_node(g, link.b, where)
     if link.a == link.b:
         raise NetworkError(f"{where}: a link needs two different nodes")
-    km = _node_km(g, link.a, link.b)
     old = g.get_edge_data(link.a, link.b) or {}
+    via = tuple(old.get("via", ()))
+    if old and old["src"] != link.a:  # waypoints are listed from the built-in link's first node
+        via = via[::-1]
+    km = _node_km(g, link.a, link.b, via)
     kind = old.get("kind", "custom")
     if link.latency is not None:
         if link.latency < 0:
@@ -387,4 +398,6 @@ def _add_config_link(g: nx.Graph, link, params: ModelParams) -> None:
     bandwidth = link.bandwidth if link.bandwidth is not None else old.get("bandwidth", math.inf)
     if bandwidth <= 0:
         raise NetworkError(f"{where}: bandwidth must be positive, got {bandwidth}")
-    g.add_edge(link.a, link.b, km=km, kind=kind, ms=ms, bandwidth=float(bandwidth))
+    g.add_edge(
+        link.a, link.b, km=km, kind=kind, src=link.a, via=via, ms=ms, bandwidth=float(bandwidth)
+    )
