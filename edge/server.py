@@ -948,7 +948,7 @@ def _handler_args(config: EdgeConfig) -> dict:
 async def start_edge(config: EdgeConfig) -> web.AppRunner:
     """Start an edge on ``config.host:config.port``; ``await runner.cleanup()`` stops it."""
     app = create_edge_app(config)
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, **_handler_args(config))
+    runner = web.AppRunner(app, access_log=None, **_handler_args(config))
     await runner.setup()
     site = web.TCPSite(
         runner, config.host, config.port, reuse_port=config.reuse_port or None, backlog=1024
