@@ -349,7 +349,7 @@ class NetworkModel:
         ib, mb, near_b = self._attach_arrays(lat_b, lon_b)
         # candidate[m, i, j] = access a via i + backbone i->j + access b via j
         cand = ma[:, :, None] + self._dist[ia[:, :, None], ib[:, None, :]] + mb[:, None, :]
-        best = cand.reshape(len(lat_a), -1).min(axis=1)
+        best = cand.reshape(len(lat_a), self._k * self._k).min(axis=1, initial=math.inf)
         km = great_circle_km_array(lat_a, lon_a, lat_b, lon_b)
         direct = link_latency_ms(km, self.params.access_stretch, self.params.hop_ms)
         use = (km <= np.maximum(near_a, near_b)) & (direct <= best)

@@ -98,6 +98,20 @@ def test_same_place_costs_only_the_access(model):
     assert model.rtt_ms(LONDON, near) < 5.0
 
 
+def test_neighbours_far_from_the_backbone_talk_directly(model):
+    # two ships in the South Pacific, 111 km apart, thousands of km from any PoP
+    a, b = Place("ship a", -40.0, -130.0), Place("ship b", -41.0, -130.0)
+    assert model.path(a, b) == ["ship a", "ship b"]
+    km = great_circle_km(a.lat, a.lon, b.lat, b.lon)
+    p = ModelParams()
+    assert model.rtt_ms(a, b) == pytest.approx(
+        2 * (km * p.access_stretch / FIBER_KM_PER_MS + p.hop_ms)
+    )
+    assert model.rtt_pairs_ms([a.lat], [a.lon], [b.lat], [b.lon])[0] == pytest.approx(
+        model.rtt_ms(a, b)
+    )
+
+
 # paths bend the way real ones do ------------------------------------------------------
 
 
