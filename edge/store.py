@@ -632,6 +632,16 @@ class S3FIFOStore(_CountedStore):
         """Whether ``key`` is remembered by the ghost queue (for tests and metrics)."""
         return key in self._ghost
 
+    def queue_of(self, key: Hashable) -> str | None:
+        """Which queue holds ``key``: "small", "main", "ghost" or None."""
+        if key in self._small:
+            return "small"
+        if key in self._main:
+            return "main"
+        if key in self._ghost:
+            return "ghost"
+        return None
+
     def _hit(self, key: Hashable) -> bool:
         freq = self._freq
         if key in freq:

@@ -1,0 +1,424 @@
+"""The edge store's semantics, worked out by hand, and its invariants under random use."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from edge.store import (
+    ALIASES,
+    POLICIES,
+    PRESENT,
+    FIFOStore,
+    LRUStore,
+    S3FIFOStore,
+    SieveStore,
+    Store,
+    make_store,
+    policy_name,
+)
+
+ALL = sorted(POLICIES)
+
+
+def run(store: Store, *requests: tuple[str, int]) -> list[bool]:
+    return [store.request(k, s) for k, s in requests]
+
+
+def recorder(store: Store) -> list:
+    evicted: list = []
+    store.on_evict = lambda key, value: evicted.append(key)
+    return evicted
+
+
+# -- the registry and its errors ---------------------------------------------------
+
+
+def test_registry_names_and_aliases():
+    assert set(POLICIES) == {"lru", "fifo", "s3fifo", "sieve"}
+    assert isinstance(make_store("lru", 10), LRUStore)
+    assert isinstance(make_store("FIFO", 10), FIFOStore)
+    assert isinstance(make_store("sieve", 10), SieveStore)
+    assert isinstance(make_store("s3-fifo", 100), S3FIFOStore)
+    assert isinstance(make_store("S3FIFO", 100), S3FIFOStore)
+    assert ALIASES["s3-fifo"] == "s3fifo"
+    for name, cls in POLICIES.items():
+        assert cls.name == name
+        assert policy_name(name) == name
+
+
+def test_unknown_policy_lists_the_allowed_names():
+    with pytest.raises(ValueError) as err:
+        make_store("arc", 100)
+    msg = str(err.value)
+    assert "'arc'" in msg
+    for name in POLICIES:
+        assert name in msg
+
+
+@pytest.mark.parametrize("capacity", [0, 1, 9])
+def test_s3fifo_rejects_capacities_below_ten_bytes(capacity):
+    with pytest.raises(ValueError, match="at least 10 bytes"):
+        make_store("s3fifo", capacity)
+    assert make_store("s3fifo", 10).capacity == 10
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "100", None, True])
+def test_bad_capacity(bad):
+    with pytest.raises(ValueError, match="capacity"):
+        make_store("lru", bad)
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_bad_sizes(policy):
+    store = make_store(policy, 100)
+    with pytest.raises(ValueError, match="size"):
+        store.insert("a", -1)
+    with pytest.raises(ValueError, match="size"):
+        store.insert("a", 1.5)
+    with pytest.raises(ValueError, match="non-negative"):
+        store.request("a", -5)
+    with pytest.raises(ValueError, match="max_object_size"):
+        make_store(policy, 100, max_object_size=-3)
+    assert store.used == 0 and len(store) == 0
+
+
+# -- each policy by hand -------------------------------------------------------------
+
+
+def test_lru_order():
+    store = make_store("lru", 30)
+    evicted = recorder(store)
+    assert run(store, ("a", 10), ("b", 10), ("c", 10)) == [False, False, False]
+    assert store.keys() == ["a", "b", "c"]
+    assert store.request("a", 10) is True  # a becomes the most recent
+    assert store.keys() == ["b", "c", "a"]
+    assert store.request("d", 10) is False
+    assert evicted == ["b"]
+    assert store.keys() == ["c", "a", "d"]
+    # A large object pushes out as many as it needs, least recent first.
+    store.request("e", 25)
+    assert evicted == ["b", "c", "a", "d"]
+    assert store.keys() == ["e"] and store.used == 25
+    assert (store.hits, store.misses, store.evictions, store.evicted_bytes) == (1, 5, 4, 40)
+
+
+def test_fifo_ignores_hits():
+    store = make_store("fifo", 30)
+    evicted = recorder(store)
+    run(store, ("a", 10), ("b", 10), ("c", 10))
+    assert run(store, ("a", 10), ("a", 10)) == [True, True]
+    assert store.keys() == ["a", "b", "c"]
+    store.request("d", 10)
+    assert evicted == ["a"]  # the oldest insertion, hits notwithstanding
+    assert store.keys() == ["b", "c", "d"]
+
+
+def test_stored_size_is_fixed_at_insertion():
+    for policy in ALL:
+        store = make_store(policy, 1000)
+        store.request("a", 50)
+        assert store.request("a", 70) is True
+        assert store.size_of("a") == 50 and store.used == 50
+
+
+def test_sieve_hand():
+    store = make_store("sieve", 4)
+    evicted = recorder(store)
+    run(store, ("a", 1), ("b", 1), ("c", 1), ("d", 1))
+    assert run(store, ("a", 1), ("b", 1)) == [True, True]  # visited: a, b
+    # The hand starts at the oldest: clears a and b, evicts c, rests on d.
+    store.request("e", 1)
+    assert evicted == ["c"]
+    store.request("a", 1)  # visited again
+    store.request("f", 1)  # the hand was on d: unvisited, evicted; hand on e
+    assert evicted == ["c", "d"]
+    store.request("g", 1)  # e evicted, hand on f
+    assert evicted == ["c", "d", "e"]
+    store.request("f", 1)  # f visited
+    # The hand clears f, steps to the newest (g) and evicts it; being the
+    # newest, the hand then restarts from the oldest.
+    store.request("h", 1)
+    assert evicted == ["c", "d", "e", "g"]
+    # From the oldest: a (visited: cleared), then b (unvisited): evicted.
+    store.request("i", 1)
+    assert evicted == ["c", "d", "e", "g", "b"]
+    # keys() starts at the hand (f) and wraps round to the oldest (a).
+    assert store.keys() == ["f", "h", "i", "a"]
+    assert store.evictions == 5 and store.used == 4
+
+
+def test_sieve_visited_is_one_bit():
+    store = make_store("sieve", 2)
+    evicted = recorder(store)
+    run(store, ("a", 1), ("b", 1))
+    run(store, ("a", 1), ("a", 1), ("a", 1))  # still just one bit
+    store.request("c", 1)  # clears a, evicts b
+    store.request("d", 1)  # hand restarted at a: unvisited now, evicted
+    assert evicted == ["b", "a"]
+
+
+def test_s3fifo_queues_warmup_and_ghost_promotion():
+    store = make_store("s3fifo", 100)  # small 10 bytes, main 90, ghost 90
+    evicted = recorder(store)
+    run(store, ("a", 5), ("b", 5))
+    assert store.queue_of("a") == store.queue_of("b") == "small"
+    # Warm-up: before the first eviction, small holding >= 10 bytes sends
+    # newcomers to main.
+    run(store, *[(f"m{i}", 5) for i in range(18)])
+    assert {store.queue_of(f"m{i}") for i in range(18)} == {"main"}
+    assert (store.small_bytes, store.main_bytes, store.used) == (10, 90, 100)
+    # The cache is full: x forces a small step; a (never hit) goes to the ghost.
+    store.request("x", 5)
+    assert evicted == ["a"]
+    assert store.queue_of("a") == "ghost" and store.in_ghost("a")
+    assert store.queue_of("x") == "small"
+    # A miss that finds a ghost entry goes straight to main.
+    assert store.request("a", 5) is False
+    assert store.queue_of("a") == "main" and not store.in_ghost("a")
+    assert evicted == ["a", "b"]  # b was small's oldest, never hit
+    assert store.used == 100 and store.ghost_bytes == 5  # only b is remembered
+
+
+def test_s3fifo_promotes_objects_hit_twice_in_small():
+    store = make_store("s3fifo", 100)
+    run(store, ("a", 5), ("b", 5), *[(f"m{i}", 5) for i in range(18)])
+    store.request("x", 5)  # a to the ghost; small = [b, x]
+    assert run(store, ("b", 5), ("b", 5)) == [True, True]  # b's freq is 2
+    evicted = recorder(store)
+    store.request("y", 5)  # small step: b promoted to main, then x ghosted
+    assert store.queue_of("b") == "main"
+    assert evicted == ["x"] and store.queue_of("x") == "ghost"
+    assert store.main_bytes == 95 and store.small_bytes == 5
+
+
+def test_s3fifo_admission():
+    store = make_store("s3fifo", 100)
+    store.request("big", 11)  # larger than the small queue: never cached
+    assert "big" not in store and store.used == 0
+    store.request("edge", 10)  # equal to the small queue: not inserted either
+    assert "edge" not in store
+    assert store.misses == 2 and store.evictions == 0
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_oversize_objects_are_not_admitted_and_evict_nothing(policy):
+    store = make_store(policy, 1000)
+    evicted = recorder(store)
+    run(store, ("a", 60), ("b", 40))
+    assert store.request("huge", 1001) is False
+    assert store.insert("huge", 5000) is False
+    assert "huge" not in store and evicted == [] and store.used == 100
+    capped = make_store(policy, 1000, max_object_size=50)
+    assert capped.insert("ok", 50) is True
+    assert capped.insert("big", 51) is False
+    assert capped.request("big2", 60) is False
+    assert capped.keys() == ["ok"] and capped.used == 50
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_fills_exactly_to_capacity(policy):
+    store = make_store(policy, 100)
+    evicted = recorder(store)
+    run(store, *[(i, 5) for i in range(20)])  # 5: below S3-FIFO's small queue
+    assert store.used == 100 and evicted == []
+
+
+# -- values, lookup and peek ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_values_lookup_peek(policy):
+    store = make_store(policy, 1000)
+    assert store.lookup("a") is None
+    assert store.insert("a", 10, value={"body": b"x"}) is True
+    assert store.insert("b", 10) is True
+    assert store.lookup("a") == {"body": b"x"}
+    assert store.lookup("b") is PRESENT  # a stored key never looks like a miss
+    assert store.peek("b") is PRESENT and store.peek("zz") is None
+    assert (store.hits, store.misses) == (2, 1)
+    assert store.peek("a") == {"body": b"x"}
+    assert (store.hits, store.misses) == (2, 1)  # peek counts nothing
+    assert "a" in store and "zz" not in store and len(store) == 2
+    assert set(store) == {"a", "b"}
+
+
+def test_peek_does_not_update_lru_order():
+    store = make_store("lru", 30)
+    run(store, ("a", 10), ("b", 10), ("c", 10))
+    store.peek("a")
+    assert store.keys() == ["a", "b", "c"]
+    store.lookup("a")
+    assert store.keys() == ["b", "c", "a"]
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_replace_and_remove_keep_used_exact(policy):
+    store = make_store(policy, 1000)
+    store.insert("a", 100, value=1)
+    store.insert("a", 30, value=2)  # replaced: remove, then insert
+    assert store.size_of("a") == 30 and store.used == 30 and store.peek("a") == 2
+    assert store.remove("a") is True and store.remove("a") is False
+    assert store.used == 0 and len(store) == 0 and store.peek("a") is None
+    assert store.evictions == 0  # removal is not eviction
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_on_evict_may_remove_other_keys(policy):
+    """The edge drops a variant's siblings from inside the callback."""
+    store = make_store(policy, 100)
+    seen = []
+
+    def drop_sibling(key, value):
+        seen.append((key, value))
+        sibling = value[1]
+        if sibling is not None:
+            store.remove(sibling)
+
+    store.on_evict = drop_sibling
+    for i in range(80):
+        store.insert(f"k{i}", 5, value=(f"k{i}", f"k{i - 1}" if i % 2 else None))
+        assert store.used == sum(store.size_of(k) for k in store) <= 100
+    assert seen and all(value[0] == key for key, value in seen)
+
+
+# -- randomized equivalences and invariants ---------------------------------------------
+
+
+def random_trace(seed: int, n: int, n_keys: int, max_size: int) -> list[tuple[int, int]]:
+    rng = random.Random(seed)
+    weights = [1 / (i + 1) for i in range(n_keys)]
+    keys = rng.choices(range(n_keys), weights=weights, k=n)
+    return [(k, rng.randint(1, max_size)) for k in keys]
+
+
+def state(store: Store) -> tuple:
+    """Everything that decides future behaviour, for comparing two stores."""
+    common = (
+        store.keys(),
+        [store.size_of(k) for k in store],
+        store.used,
+        store.hits,
+        store.misses,
+        store.evictions,
+        store.evicted_bytes,
+    )
+    if isinstance(store, SieveStore):
+        return (*common, sorted(store._visited))
+    if isinstance(store, S3FIFOStore):
+        return (*common, dict(store._freq), list(store._ghost.items()), store._warmed)
+    return common
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_lookup_then_insert_equals_request(policy):
+    for seed, capacity in ((1, 200), (2, 57), (3, 1000)):
+        one = make_store(policy, capacity)
+        two = make_store(policy, capacity)
+        hits = 0
+        for k, s in random_trace(seed, 3000, 80, 40):
+            hit = one.request(k, s)
+            if two.lookup(k) is None:
+                assert not hit
+                two.insert(k, s)
+            else:
+                assert hit
+                hits += 1
+            assert state(one) == state(two)
+        assert one.hits == hits > 100
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_callbacks_and_values_do_not_change_decisions(policy):
+    """The slow path (values stored, on_evict set) decides exactly as the fast one."""
+    trace = random_trace(4, 5000, 120, 50)
+    fast = make_store(policy, 300)
+    slow = make_store(policy, 300)
+    evicted: list = []
+    slow.on_evict = lambda key, value: evicted.append((key, value))
+    for k, s in trace:
+        before = set(slow.keys())
+        hit_fast = fast.request(k, s)
+        if slow.lookup(k) is None:
+            slow.insert(k, s, value=("v", k))
+            hit_slow = False
+        else:
+            hit_slow = True
+        assert hit_fast == hit_slow
+        gone = before - set(slow.keys())
+        # on_evict saw exactly the keys that left, with their values.
+        step = evicted[len(evicted) - len(gone) :] if gone else []
+        assert {key for key, _ in step} == gone
+        assert all(value == ("v", key) for key, value in step)
+    assert state(fast) == state(slow)
+    assert len(evicted) == slow.evictions > 100
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_randomized_invariants(policy):
+    rng = random.Random(7)
+    for case in range(20):
+        capacity = rng.choice([10, 11, 37, 100, 500])
+        cap_obj = rng.choice([None, None, capacity // 3])
+        store = make_store(policy, capacity, max_object_size=cap_obj)
+        evicted_bytes = 0
+        sizes_at_eviction: list[int] = []
+        stored_size: dict = {}
+
+        def on_evict(key, value, stored_size=stored_size, sizes=sizes_at_eviction):
+            sizes.append(stored_size.pop(key))
+
+        store.on_evict = on_evict
+        counted = 0  # request and lookup calls
+        for _ in range(600):
+            k = rng.randrange(30)
+            s = rng.randint(0, capacity // 4 + 1)
+            op = rng.random()
+            if op < 0.6:
+                store.request(k, s)
+                counted += 1
+            elif op < 0.75:
+                store.lookup(k)
+                counted += 1
+            elif op < 0.9:
+                store.insert(k, s, value=None if op < 0.8 else k)
+            else:
+                store.remove(k)
+            # The sizes as of this step, for the evictions of the next one.
+            stored_size.clear()
+            stored_size.update((key, store.size_of(key)) for key in store)
+            assert store.used == sum(store.size_of(x) for x in store) <= capacity
+            assert len(store) == len(store.keys()) == len(set(store.keys()))
+            if cap_obj is not None:
+                assert all(store.size_of(x) <= cap_obj for x in store)
+            if isinstance(store, S3FIFOStore):
+                assert store.small_bytes + store.main_bytes == store.used
+                assert store.ghost_bytes <= int(capacity * 0.9)
+            assert store.hits + store.misses == counted, case
+        evicted_bytes = sum(sizes_at_eviction)
+        assert store.evictions == len(sizes_at_eviction)
+        assert store.evicted_bytes == evicted_bytes
+
+
+def test_lru_and_fifo_match_a_naive_reference():
+    """Independent list-based LRU and FIFO on a random trace with changing sizes."""
+    for policy in ("lru", "fifo"):
+        for seed in range(5):
+            capacity = 150
+            store = make_store(policy, capacity)
+            order: list = []
+            size: dict = {}
+            for k, s in random_trace(seed, 2000, 60, 40):
+                expect_hit = k in size
+                if expect_hit:
+                    if policy == "lru":
+                        order.remove(k)
+                        order.append(k)
+                elif s <= capacity:
+                    while sum(size.values()) + s > capacity:
+                        del size[order.pop(0)]
+                    order.append(k)
+                    size[k] = s
+                assert store.request(k, s) == expect_hit
+                assert store.keys() == order
