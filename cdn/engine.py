@@ -165,52 +165,49 @@ class EdgeCaches:
         origin_up = self.origin_up
         classify, fresh = self.classify, self.freshness
         cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).tolist()
-        out: list[int] = []
-        slow: dict[int, tuple[float, int]] = {}
-        put = out.append
-        for i, tt, e, k, s, c, ct in zip(
-            range(len(cls)), t.tolist(), edge.tolist(), key.tolist(), size.tolist(), cls,
-            ctype.tolist(), strict=False,
+        n = len(cls)
+        out = [HIT] * n  # outcome per request; most are hits
+        waits = [0.0] * n  # ms spent waiting on the upstream
+        fetches = [NO_FETCH] * n  # origin traffic caused
+        i = -1
+        for tt, e, k, s, c, ct in zip(
+            t.tolist(), edge.tolist(), key.tolist(), size.tolist(), cls, ctype.tolist(),
+            strict=True,
         ):  # fmt: skip
+            i += 1
             if c <= 1:  # FOREVER or EXPIRING: the store decides hit or miss
                 if requests[e](k, s):
                     age = tt - ready[e][k]
                     if age < 0:  # stored by a fetch still in flight: wait for it
-                        put(COLLAPSED)
-                        slow[i] = (-age * 1000.0, NO_FETCH)
+                        out[i] = COLLAPSED
+                        waits[i] = -age * 1000.0
                     elif c == 0 or classify(age, fresh[ct]) == "hit":
-                        put(HIT)
+                        pass  # HIT
                     else:
-                        code, wait, fetch = self._expired(e, k, s, ct, tt, age, i)
-                        put(code)
-                        slow[i] = (wait, fetch)
+                        out[i], waits[i], fetches[i] = self._expired(e, k, s, ct, tt, age, i)
                 elif origin_up and direct[e]:  # the common miss, inline
                     w = up0[i]
                     ready[e][k] = tt + w * 0.001
-                    put(MISS)
-                    slow[i] = (w, FULL_FETCH)
+                    out[i] = MISS
+                    waits[i] = w
+                    fetches[i] = FULL_FETCH
                 else:
-                    ok, w, fetch = self._upstream(e, 0, k, s, ct, tt, i, False)
+                    ok, w, fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
+                    waits[i] = w
                     if ok:
                         ready[e][k] = tt + w * 0.001
-                        put(MISS)
+                        out[i] = MISS
                     else:
                         self.stores[e].remove(k)
-                        put(ERROR)
-                    slow[i] = (w, fetch)
+                        out[i] = ERROR
             elif c == self.UNCACHEABLE:
-                ok, w, fetch = self._upstream(e, 0, k, s, ct, tt, i, False)
-                put(PASS if ok else ERROR)
-                slow[i] = (w, fetch)
+                ok, waits[i], fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
+                out[i] = PASS if ok else ERROR
             else:
-                put(ERROR)
-        n = len(out)
-        upstream = np.zeros(n)
-        fetch_arr = np.zeros(n, dtype=np.int8)
-        for i, (w, f) in slow.items():
-            upstream[i] = w
-            fetch_arr[i] = f
-        return Served(np.array(out, dtype=np.int8), upstream, fetch_arr)
+                out[i] = ERROR
+        return Served(
+            np.array(out, dtype=np.int8), np.array(waits), np.array(fetches, dtype=np.int8)
+        )
 
     # the slow paths: the tier chain and expired copies -------------------------------
     def _upstream(self, e, d, k, s, ct, t, i, cond) -> tuple[bool, float, int]:

@@ -271,6 +271,7 @@ class Simulation:
                 p = self.parent[p]
             chains.append(chain)
             depth = max(depth, len(chain))
+        self.chain_len = np.array([len(c) for c in chains], dtype=np.int64)
         self.hop_rtt = np.zeros((depth, E))
         self.hop_bw = np.full((depth, E), np.inf)
         self.hop_origin = np.zeros((depth, E), dtype=bool)
@@ -425,16 +426,15 @@ class Simulation:
         size = r.size
         service_ms = (r.service if self.service_override is None
                       else np.full(len(r), self.service_override)) * 1000.0  # fmt: skip
-        zeros = np.zeros(len(r), dtype=np.int64)
-        old = np.zeros(len(r), dtype=bool)
+        # Fetch times per hop of each request's tier chain, computed only where a
+        # request can need them: hop d exists for chains longer than d; conditional
+        # requests only for content that expires.
+        expiring = self.caches.ctype_class[r.ctype] == self.caches.EXPIRING
         up, cond = [], []
         for d in range(len(self.hop_rtt)):
-            rtt, bw = self.hop_rtt[d, e0], self.hop_bw[d, e0]
-            server = np.where(self.hop_origin[d, e0], service_ms, 0.0)
-            up.append(transfer.fetch_time_ms_array(rtt, size, old, tls=tls, bandwidth_bps=bw,
-                                                   server_ms=server))  # fmt: skip
-            cond.append(transfer.fetch_time_ms_array(rtt, zeros, old, tls=tls, bandwidth_bps=bw,
-                                                     server_ms=server))  # fmt: skip
+            has_hop = self.chain_len[e0] > d
+            up.append(self._hop_ms(d, e0, size, service_ms, has_hop, tls))
+            cond.append(self._hop_ms(d, e0, None, service_ms, has_hop & expiring, tls))
         served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up, cond)
         pl = r.place.astype(np.int64)
         client_ms = transfer.fetch_time_ms_array(
@@ -453,6 +453,22 @@ class Simulation:
         self.stats.add(batch)
         if self.sample_p and len(self.sample_rows) < self.sample_n:
             self._sample(batch, r, dns_ms)
+
+    def _hop_ms(self, d, e0, size, service_ms, mask, tls) -> np.ndarray:
+        """Fetch time (ms) over hop ``d`` for the requests in ``mask`` (0 elsewhere);
+        ``size`` None: a conditional request (headers only)."""
+        out = np.zeros(len(e0))
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return out
+        e = e0[idx]
+        nbytes = np.zeros(len(idx), dtype=np.int64) if size is None else size[idx]
+        server = np.where(self.hop_origin[d, e], service_ms[idx], 0.0)
+        out[idx] = transfer.fetch_time_ms_array(
+            self.hop_rtt[d, e], nbytes, False, tls=tls, bandwidth_bps=self.hop_bw[d, e],
+            server_ms=server,
+        )  # fmt: skip
+        return out
 
     def _sample(self, b: Batch, r, dns_ms: np.ndarray) -> None:
         from cdn.engine import OUTCOMES
