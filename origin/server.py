@@ -42,7 +42,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from cdn.catalog import Catalog
+from cdn.catalog import MEDIA_TYPES, Catalog
 from cdn.distributions import Sampler
 from cdn.scenario import Distribution, Scenario
 from origin.files import Found, Refused, file_etag, http_date, parse_http_date, resolve
@@ -230,6 +230,12 @@ def select_range(
 
 
 def media_type_for(path: str) -> str:
+    """Content-Type from the file name: our fixed table first (the same one the
+    catalog uses, so answers do not depend on the machine's mime.types), then
+    :mod:`mimetypes`."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in MEDIA_TYPES:
+        return MEDIA_TYPES[ext]
     mt, encoding = mimetypes.guess_type(path, strict=False)
     if mt is None or encoding is not None:  # .gz and friends: bytes as they are
         return "application/octet-stream"
@@ -435,7 +441,10 @@ async def _respond(
             if request.transport is not None:
                 request.transport.close()
             return response
-        await response.write(data)
+        try:
+            await response.write(data)
+        except ConnectionResetError:  # the client went away: nothing left to do
+            return response
         pos += len(data)
         stats.body_bytes += len(data)
         stats.largest_write = max(stats.largest_write, len(data))

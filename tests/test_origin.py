@@ -4,6 +4,7 @@ streaming, per-path headers, path safety, the synthetic catalog, the CLI."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -530,31 +531,35 @@ def test_cli_serves_and_streams_without_reading_whole(tmp_path):
     assert proc.returncode == 0
 
 
-def test_cli_rejects_bad_arguments(tmp_path):
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    from cdn.cli import main  # in-process: the same code path as the command, minus startup
+
     for args, msg in [
         (["--root", str(tmp_path / "missing")], "not a directory"),
         (["--cache-control", "*.html"], "PATTERN=VALUE"),
+        (["--surrogate-key", "=x"], "PATTERN=VALUE"),
         (["--service-time", "weibull:1:2"], "unknown distribution"),
+        (["--service-time", "lognormal:5ms"], "takes 2"),
         (["--listen", "localhost"], "HOST:PORT"),
+        (["--listen", "127.0.0.1:99999"], "HOST:PORT"),
     ]:
-        out = run_cdn("origin", *args, timeout=60)
-        assert out.returncode == 2, (args, out.stderr)
-        assert msg in out.stderr and "Traceback" not in out.stderr
-    out = run_cdn("origin", "--help", timeout=60)
-    assert out.returncode == 0 and "--cache-control" in out.stdout
-
-
-def test_cli_port_in_use(tmp_path):
+        assert main(["origin", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert msg in err and err.startswith("cdn origin: error:"), (args, err)
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        out = run_cdn(
-            "origin", "--root", str(tmp_path), "--listen", f"127.0.0.1:{port}", timeout=60
-        )
-    assert out.returncode == 2 and "cannot listen" in out.stderr
+        assert main(["origin", "--root", str(tmp_path), "--listen", f"127.0.0.1:{port}"]) == 2
+    assert "cannot listen" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["origin", "--help"])
+    assert exit_.value.code == 0 and "--cache-control" in capsys.readouterr().out
+    # and once through a real process: exit status 2, the message, no traceback
+    out = run_cdn("origin", "--cache-control", "*.html", timeout=60)
+    assert out.returncode == 2 and "PATTERN=VALUE" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_config_from_the_quickstart_scenario():
@@ -582,3 +587,34 @@ def test_config_from_the_quickstart_scenario():
         assert status == 200 and b"CDN in a box" in data
 
     with_origin(dataclasses.replace(config, service_time=None), body)
+
+
+def test_client_leaving_mid_stream_leaves_server_up_and_closes_files(tmp_path):
+    with open(tmp_path / "big.bin", "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+
+    def open_fds() -> int:  # descriptors of this process open on big.bin
+        n, target = 0, os.path.realpath(tmp_path / "big.bin")
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # fds come and go while we look
+                n += os.readlink(f"/proc/self/fd/{fd}") == target
+        return n
+
+    async def body(s, base, port, app):
+        for _ in range(5):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            await reader.readexactly(100_000)  # some of it, then hang up
+            assert open_fds() >= 1  # the server is sending from the file
+            writer.close()
+        status, _, data = await fetch(s, "GET", base + "/.well-known/cdn/health")
+        assert (status, data) == (200, b"ok")
+        for _ in range(100):  # the handlers notice the hang-up on their next write
+            if open_fds() == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert open_fds() == 0
+        assert app[STATS].body_bytes < 5 * 64 * 1024 * 1024
+
+    with_origin(OriginConfig(root=tmp_path), body)
