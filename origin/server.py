@@ -15,8 +15,9 @@ order RFC 9110 section 13.2.2 prescribes:
    ranges, a syntactically invalid header or a failing If-Range give the full
    200 (RFC 9110 14.2 lets a server ignore Range).
 
-Bodies stream in ``chunk_size`` pieces (``os.pread`` in a worker thread for
-files, :meth:`Catalog.body_chunk` for objects), never whole. Path safety is
+Bodies up to 64 KiB go out in one write; larger ones stream in ``chunk_size``
+pieces (``os.pread`` in a worker thread for files,
+:meth:`Catalog.body_chunk` for objects), never read whole. Path safety is
 :mod:`origin.files`; header rules are :mod:`origin.rules`. An optional service
 time (seeded sampler) is awaited before each answer to play a slow
 application server. ``/.well-known/cdn/health`` answers ``ok`` for health
@@ -109,7 +110,8 @@ def origin_config(
         cc += scenario.origin.cache_control
         sk += scenario.origin.surrogate_keys
         root = root or scenario.origin.root
-        service_time = service_time or scenario.origin.service_time
+        if service_time is None:
+            service_time = scenario.origin.service_time
         seed = scenario.seed if seed is None else seed
     if service_time is not None and service_time.kind == "fixed" and service_time.value == 0:
         service_time = None
