@@ -678,10 +678,13 @@ def invalidated_uris(
     """
     if method.upper() in SAFE_METHODS or not 200 <= status < 400:
         return []
-    absolute = bool(urlsplit(request_uri).scheme)
-    base = request_uri if absolute else f"http://{host or 'origin.invalid'}{request_uri}"
-    origin = _origin(urlsplit(base))
     out = [request_uri]
+    try:
+        absolute = bool(urlsplit(request_uri).scheme)
+        base = request_uri if absolute else f"http://{host or 'origin.invalid'}{request_uri}"
+        origin = _origin(urlsplit(base))
+    except ValueError:  # the request's own authority is malformed: nothing else is same-origin
+        return out
     for name in ("location", "content-location"):
         value = get_one(response_headers, name)
         if not value:

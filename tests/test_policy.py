@@ -602,6 +602,7 @@ def test_invalidation_is_same_origin_only():
 def test_malformed_location_is_ignored():
     h = [("Location", "//h:port/x"), ("Content-Location", "http://[::1/y")]
     assert invalidated_uris("POST", 200, "/a", h) == ["/a"]
+    assert invalidated_uris("POST", 200, "/a", [("Location", "/b")], host="h:x") == ["/a"]
 
 
 def test_no_invalidation_for_safe_methods_or_errors():
@@ -630,3 +631,30 @@ def test_cache_status_detail_and_name_are_structured_field_items():
         '"edge 1"; hit; detail="no store"'
     )
     assert cache_status(hit=True, detail="max-stale") == "cdn-sim; hit; detail=max-stale"
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def test_garbage_header_values_never_raise():
+    # seeded random field values: the server calls these on untrusted input
+    import random
+
+    rnd = random.Random(20261126)
+    alphabet = 'aZ=,;"\\ \t-09*?()W/:[]%@\x00\x7f\u00e9GMTSunNov'
+    for _ in range(3000):
+        v = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 24)))
+        h = tuple(
+            (n, v)
+            for n in ("Cache-Control", "CDN-Cache-Control", "Expires", "Age", "Vary", "ETag")
+            + ("Last-Modified", "Date", "Connection", "Pragma", "Location", "Content-Location")
+        )
+        s = make_stored("GET", [("X", v)], 200, h, 0.0, 1.0)
+        d = decide("GET", [("Cache-Control", v), ("Pragma", v)], s, 5.0)
+        assert d.action in ("hit", "stale", "revalidate", "miss", "gateway-timeout")
+        can_serve_stale_on_error(s, [("Cache-Control", v)], 5.0)
+        conditional_headers(s)
+        freshens(s, h)
+        merge_304(s, h, 2.0, 3.0)
+        is_storable("GET", [("Authorization", v)], 200, h)
+        assert invalidated_uris("POST", 200, v or "/", h, host=v)[0] == (v or "/")
