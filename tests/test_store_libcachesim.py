@@ -154,7 +154,7 @@ def libcachesim_results(trace, tmp_path_factory):
     for policy, cls_name in POLICIES.items():
         for frac in FRACTIONS:
             reader = lcs.TraceReader(str(path), lcs.TraceType.ORACLE_GENERAL_TRACE)
-            cache = getattr(lcs, cls_name)(int(frac * wss))
+            cache = getattr(lcs, cls_name)(int(frac * wss), hashpower=18)
             omr, bmr = cache.process_trace(reader)
             out[policy, frac] = (n - round(omr * n), req_bytes - round(bmr * req_bytes))
     return out
@@ -176,7 +176,7 @@ def test_every_request_agrees_with_libcachesim_get(trace, policy):
     _, _, klist, slist = trace
     k20, s20 = klist[:20_000], slist[:20_000]
     capacity = REFERENCE_20K_CAPACITY[0.01]
-    theirs = getattr(lcs, POLICIES[policy])(capacity)
+    theirs = getattr(lcs, POLICIES[policy])(capacity, hashpower=16)
     ours = make_store(policy, capacity)
     for i, (k, s) in enumerate(zip(k20, s20, strict=True)):
         expected = theirs.get(lcs.Request(obj_size=s, obj_id=k))
@@ -192,7 +192,7 @@ def test_lookup_insert_and_callbacks_agree_with_libcachesim(trace, policy):
     _, _, klist, slist = trace
     k20, s20 = klist[:20_000], slist[:20_000]
     capacity = 2_000_000
-    theirs = getattr(lcs, POLICIES[policy])(capacity)
+    theirs = getattr(lcs, POLICIES[policy])(capacity, hashpower=16)
     ours = make_store(policy, capacity)
     evicted = []
     ours.on_evict = lambda key, value: evicted.append((key, value))
@@ -210,3 +210,32 @@ def test_lookup_insert_and_callbacks_agree_with_libcachesim(trace, policy):
     assert ours.used == theirs.get_occupied_byte()
     assert len(evicted) == ours.evictions > 1000
     assert all(v == ("body", k) for k, v in evicted)
+
+
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_randomized_small_caches_agree_with_libcachesim(policy):
+    """Tiny caches, unit sizes, sizes landing on S3-FIFO's small-queue capacity,
+    sizes that change for the same key, Zipf from uniform to steep."""
+    rng = np.random.default_rng(12345)
+    for case in range(60):
+        n_keys = int(rng.integers(2, 60))
+        alpha = float(rng.choice([0.0, 0.6, 1.0, 1.2]))
+        capacity = int(rng.choice([10, 11, 19, 20, 37, 100, 1000]))
+        small = int(capacity * 0.1)
+        size_mode = case % 3
+        weights = np.arange(1, n_keys + 1, dtype=np.float64) ** -alpha
+        keys = rng.choice(n_keys, size=400, p=weights / weights.sum()) + 1
+        if size_mode == 0:  # unit sizes
+            sizes = np.ones(400, dtype=np.int64)
+        elif size_mode == 1:  # around the small queue's capacity, fixed per key
+            per_key = rng.integers(1, small + 2, size=n_keys + 1)
+            sizes = per_key[keys]
+        else:  # a new size on every request
+            sizes = rng.integers(1, max(2, capacity // 3), size=400)
+        theirs = getattr(lcs, POLICIES[policy])(capacity, hashpower=16)
+        ours = make_store(policy, capacity)
+        for i, (k, s) in enumerate(zip(keys.tolist(), sizes.tolist(), strict=True)):
+            expected = theirs.get(lcs.Request(obj_size=s, obj_id=k))
+            assert ours.request(k, s) == expected, (case, i, k, s, capacity)
+        assert ours.used == theirs.get_occupied_byte(), case
+        assert len(ours) == theirs.get_n_obj(), case
