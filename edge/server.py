@@ -623,7 +623,11 @@ class Edge:
             if why_not is None and length is not None and length > self.object_limit:
                 why_not = f"larger than the maximum object size ({self.object_limit} bytes)"
             if why_not is None:
-                body, complete = await self._read_bounded(resp, self.object_limit)
+                try:
+                    body, complete = await self._read_bounded(resp, self.object_limit)
+                except (aiohttp.ClientError, TimeoutError) as exc:  # the body broke off
+                    served = self._origin_failed(request, entry, req, fwd, exc, None)
+                    return served if served is not None else self._bad_gateway(exc, fwd)
                 if complete:
                     stored = P.make_stored("GET", req, status, rh, request_time, response_time)
                     fresh = self._make_entry(target, stored, body)
@@ -691,10 +695,18 @@ class Edge:
         if prefix:
             await out.write(prefix)
             self.metrics.bytes_served.inc(len(prefix))
-        async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
-            self.metrics.bytes_from_origin.inc(len(chunk))
-            self.metrics.bytes_served.inc(len(chunk))
-            await out.write(chunk)
+        try:
+            async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+                self.metrics.bytes_from_origin.inc(len(chunk))
+                self.metrics.bytes_served.inc(len(chunk))
+                await out.write(chunk)
+        except (aiohttp.ClientError, TimeoutError):
+            # The origin broke off mid-body; the status line is gone, so the only honest
+            # signal left is to cut the client connection (never a clean-looking end).
+            self.metrics.origin_requests.inc(outcome="broken-body")
+            if request.transport is not None:
+                request.transport.abort()
+            return out
         await out.write_eof()
         return out
 

@@ -686,3 +686,45 @@ def test_workers_share_one_address():
         assert out.count(b"listening on") == 2
 
     asyncio.run(main())
+
+
+def test_origin_timeouts_give_504_or_stale_and_broken_bodies_are_cut():
+    async def body(t: T):
+        release = asyncio.Event()  # set at the end, so the origin's handlers finish
+
+        async def hang_headers(request):
+            await release.wait()
+            return web.Response(body=b"late")
+
+        async def hang_body(request):
+            length = "1000" if "big" in request.path else "400"  # above / below the object limit
+            resp = web.StreamResponse(
+                headers={"Cache-Control": "max-age=100", "Content-Length": length}
+            )
+            await resp.prepare(request)
+            await resp.write(b"x" * 10)
+            await release.wait()
+            return resp
+
+        t.origin.routes["/slow"] = hang_headers
+        t.origin.routes["/stall"] = hang_body
+        r, b = await t.get("/slow")
+        assert r.status == 504 and "detail=origin-timeout" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/stall")
+        assert r.status == 504
+        # A stored response with stale-if-error stands in when the origin times out.
+        t.origin.set("/sie", b"kept", headers=STALE_SIE)
+        await t.get("/sie")
+        t.origin.routes["/sie"] = hang_headers
+        r, b = await t.get("/sie")
+        assert r.status == 200 and b == b"kept"
+        assert "detail=stale-if-error" in params(r.headers["Cache-Status"])
+        # Too big to store, so streamed: a body that breaks off cuts the client connection.
+        t.origin.routes["/stall-big"] = hang_body
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await t.get("/stall-big")
+        r, b = await t.get("/.well-known/cdn/health")
+        assert r.status == 200
+        release.set()
+
+    run(body, read_timeout=0.3, max_object_size=500)
