@@ -197,3 +197,14 @@ def test_targeted_field_is_a_structured_dictionary():
 )
 def test_targeted_field_invalid_or_empty_is_ignored(lines):
     assert parse_targeted(lines) is None
+
+
+def test_docstring_examples_hold():
+    import doctest
+
+    import edge.cachecontrol
+    import edge.policy
+
+    for module in (edge.cachecontrol, edge.policy):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
