@@ -110,7 +110,8 @@ def fetch_time_ms(
     mss: int = MSS,
 ) -> float:
     """Milliseconds from opening (or reusing) a connection to the last byte of the response."""
-    _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss)
+    if not (rtt_ms >= 0 and nbytes >= 0 and bandwidth_bps > 0):  # cheap scalar check first
+        _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss)
     setup = setup_rtts(new_connection, tls) * rtt_ms
     response = response_time_ms(
         rtt_ms, nbytes, bandwidth_bps=bandwidth_bps, init_cwnd=init_cwnd, mss=mss

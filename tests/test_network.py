@@ -80,6 +80,16 @@ def test_rtt_never_below_fiber_floor_and_symmetric(model):
             assert rtt == model.rtt_ms(b, a)
 
 
+def test_builtin_backbone_data_is_sound():
+    names = [n for n, _, _ in backbone.NODES]
+    assert len(names) == len(set(names)) and 40 <= len(names) <= 120
+    assert all(-90 <= lat <= 90 and -180 <= lon <= 180 for _, lat, lon in backbone.NODES)
+    pairs = [frozenset(link[:2]) for link in backbone.LINKS]
+    assert len(pairs) == len(set(pairs)), "a corridor is listed twice"
+    linked = set().union(*pairs)
+    assert linked == set(names), f"nodes without links: {set(names) - linked}"
+
+
 def test_every_backbone_link_is_at_least_its_great_circle(model):
     for _u, _v, e in model.graph.edges(data=True):
         assert e["ms"] >= e["km"] / FIBER_KM_PER_MS
