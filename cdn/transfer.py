@@ -120,11 +120,11 @@ def fetch_time_ms(
 
 
 def _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss) -> None:
-    if np.any(np.asarray(rtt_ms) < 0):
-        raise ValueError(f"rtt_ms must be >= 0, got {rtt_ms}")
-    if np.any(np.asarray(nbytes) < 0):
+    if not np.all(np.asarray(rtt_ms) >= 0):
+        raise ValueError(f"rtt_ms must be >= 0 (not NaN), got {rtt_ms}")
+    if not np.all(np.asarray(nbytes) >= 0):
         raise ValueError(f"nbytes must be >= 0, got {nbytes}")
-    if np.any(np.asarray(bandwidth_bps) <= 0):
+    if not np.all(np.asarray(bandwidth_bps) > 0):
         raise ValueError(f"bandwidth_bps must be > 0, got {bandwidth_bps}")
     if init_cwnd < 1 or mss < 1:
         raise ValueError(f"init_cwnd and mss must be >= 1, got {init_cwnd} and {mss}")

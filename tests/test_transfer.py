@@ -103,3 +103,7 @@ def test_bad_input_is_rejected():
         fetch_time_ms_array([10.0], [1.0], True, True, 0.0)
     with pytest.raises(ValueError, match="rtt"):
         fetch_time_ms(-1.0, 1)
+    with pytest.raises(ValueError, match="rtt"):
+        fetch_time_ms(math.nan, 1)
+    with pytest.raises(ValueError, match="nbytes"):
+        fetch_time_ms_array([1.0, 2.0], [10, math.nan])
