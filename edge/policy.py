@@ -249,7 +249,7 @@ def _freshness(
         if (
             (status in HEURISTIC_STATUS or public)
             and last_modified is not None
-            and date
+            and date is not None
             and not pragma_no_cache
         ):
             lifetime = min(cap, max(0.0, fraction * (date - last_modified)))
