@@ -1,0 +1,109 @@
+"""Simulated requests per second for the bundled scenarios, beside a bare cache loop.
+
+For each scenario, in the same process and run:
+
+- ``simulator``: the whole engine (workload generation, DNS caches and routing,
+  edge and shield caches, fetch times, statistics) over N requests, timed
+  after the one-off set-up (places, network tables);
+- ``bare loop``: the same N (object, size) requests through an inline
+  OrderedDict LRU of the first edge's capacity, counting hits and bytes (no
+  DNS, no latency, no statistics): the floor a Python per-request loop costs;
+- ``store loop``: the same requests through ``edge.store`` of the first edge's
+  policy and capacity (``request(key, size)`` only): what one cache tier alone
+  costs with the scenario's eviction policy.
+
+Both wall-clock and process CPU time are printed (the CPU figure is less
+sensitive to other work on the machine).
+
+    python benchmarks/bench_simulate.py [--requests N] [SCENARIO ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from collections import OrderedDict
+
+from cdn.scenario import load_scenario
+from cdn.simulate import Simulation
+from cdn.workload import Requests
+from edge.store import make_store
+
+BUNDLED = ("quickstart", "global", "public-resolvers", "failover")
+
+
+def bare_loop(keys: list[int], sizes: list[int], capacity: int) -> tuple[int, int]:
+    q: OrderedDict[int, int] = OrderedDict()
+    used = hits = hit_bytes = 0
+    move, pop = q.move_to_end, q.popitem
+    for k, s in zip(keys, sizes, strict=True):
+        if k in q:
+            move(k)
+            hits += 1
+            hit_bytes += s
+        elif s <= capacity:
+            used += s
+            while used > capacity:
+                used -= pop(last=False)[1]
+            q[k] = s
+    return hits, hit_bytes
+
+
+def bench(name: str, n: int) -> dict:
+    t0 = time.perf_counter()
+    sc = load_scenario(name)
+    sim = Simulation(sc, requests=n)
+    setup = time.perf_counter() - t0
+
+    w0, c0 = time.perf_counter(), time.process_time()
+    sim.run()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    done = sim.stats.requests
+
+    reqs = Requests.concat(list(sim._blocks()))  # the same stream again
+    keys, sizes = reqs.obj.tolist(), reqs.size.tolist()
+    gc.disable()
+    w1, c1 = time.perf_counter(), time.process_time()
+    bare_loop(keys, sizes, sc.edges[0].capacity)
+    bwall, bcpu = time.perf_counter() - w1, time.process_time() - c1
+    store = make_store(sc.edges[0].policy, sc.edges[0].capacity, sc.edges[0].max_object_size)
+    request = store.request
+    c2 = time.process_time()
+    for k, s in zip(keys, sizes, strict=True):
+        request(k, s)
+    scpu = time.process_time() - c2
+    gc.enable()
+    return {
+        "scenario": name,
+        "requests": done,
+        "setup_s": setup,
+        "sim_rps_wall": done / wall,
+        "sim_rps_cpu": done / cpu,
+        "bare_rps_wall": len(keys) / bwall,
+        "bare_rps_cpu": len(keys) / bcpu,
+        "store_rps_cpu": len(keys) / scpu,
+        "hit_ratio": sim.summary()["hit_ratio"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="*", default=list(BUNDLED))
+    ap.add_argument("--requests", type=int, default=500_000)
+    args = ap.parse_args()
+    print(f"{'scenario':<18}{'requests':>10}{'setup s':>9}{'sim req/s (wall/cpu)':>24}"
+          f"{'bare LRU loop req/s':>24}{'store loop/s':>14}{'sim/bare':>10}{'hit':>7}")  # fmt: skip
+    for name in args.scenarios:
+        r = bench(name, args.requests)
+        ratio = r["sim_rps_cpu"] / r["bare_rps_cpu"]
+        print(
+            f"{name:<18}{r['requests']:>10,}{r['setup_s']:>9.2f}"
+            f"{r['sim_rps_wall']:>12,.0f}/{r['sim_rps_cpu']:<11,.0f}"
+            f"{r['bare_rps_wall']:>12,.0f}/{r['bare_rps_cpu']:<11,.0f}"
+            f"{r['store_rps_cpu']:>14,.0f}{ratio:>10.2f}{r['hit_ratio']:>7.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
