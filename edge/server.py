@@ -132,6 +132,21 @@ class EdgeConfig:
     max_headers: int = 128
     reuse_port: bool = False
 
+    @classmethod
+    def for_edge(cls, edge, origin: str, host: str, port: int, **overrides) -> EdgeConfig:
+        """The config of a scenario edge (:class:`cdn.scenario.Edge`) in front of ``origin``
+        (the origin's URL, or the parent shield edge's URL for a tiered edge)."""
+        return cls(
+            origin=origin,
+            host=host,
+            port=port,
+            capacity=edge.capacity,
+            policy=edge.policy,
+            max_object_size=edge.max_object_size,
+            name=edge.name,
+            **overrides,
+        )
+
     @property
     def object_limit(self) -> int:
         limit = DEFAULT_MAX_OBJECT_SIZE if self.max_object_size is None else self.max_object_size
@@ -359,14 +374,7 @@ class Edge:
         if ("If-None-Match" in rh or "If-Modified-Since" in rh) and _not_modified(
             rh, stored.headers
         ):
-            for k in list(headers):
-                if k.lower() not in _NOT_MODIFIED_FIELDS and k not in (
-                    "Age",
-                    "Via",
-                    "Cache-Status",
-                ):
-                    headers.popall(k, None)
-            return web.Response(status=304, headers=headers)
+            return web.Response(status=304, headers=_only_304_fields(headers))
         body = entry.body
         if "Range" in rh and request.method == "GET":
             span = _byte_range(rh, stored.headers, len(body))
@@ -652,6 +660,24 @@ class Edge:
                 return await self._stream(
                     request, resp, rh, fwd, "miss", prefix=body, detail=why_not
                 )
+            qh = request.headers
+            if (
+                status == 200
+                and ("If-None-Match" in qh or "If-Modified-Since" in qh)
+                and _not_modified(qh, rh)
+            ):
+                # The client's validators (held back from the origin) match what came back.
+                headers = CIMultiDict(rh)
+                headers["Age"] = P.age_header(P.age_value(rh))
+                headers["Via"] = _join(resp.headers.getall("Via", ()), self.via)
+                headers["Cache-Status"] = self._status_field(
+                    _join(resp.headers.getall("Cache-Status", ())),
+                    fwd=fwd,
+                    fwd_status=status,
+                    detail=why_not,
+                )
+                self.metrics.count("miss")
+                return web.Response(status=304, headers=_only_304_fields(headers))
             return await self._stream(request, resp, rh, fwd, "miss", detail=why_not)
         finally:
             resp.release()
@@ -914,6 +940,12 @@ def _byte_range(req_headers, stored_headers, size: int):
 def _status_field(name: str, upstream: str, hit: bool, ttl: int | None, params: tuple) -> str:
     mine = P.cache_status(name=name, hit=hit, ttl=ttl, **dict(params))
     return f"{upstream}, {mine}" if upstream else mine
+
+
+def _only_304_fields(headers: CIMultiDict) -> CIMultiDict:
+    """RFC 9110 15.4.5: a 304 carries the validators and caching fields, not content ones."""
+    keep = _NOT_MODIFIED_FIELDS | {"age", "via", "cache-status"}
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() in keep)
 
 
 def _not_modified(req_headers, stored_headers) -> bool:

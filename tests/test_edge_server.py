@@ -728,3 +728,46 @@ def test_origin_timeouts_give_504_or_stale_and_broken_bodies_are_cut():
         release.set()
 
     run(body, read_timeout=0.3, max_object_size=500)
+
+
+def test_client_conditionals_on_an_uncacheable_response_are_answered():
+    async def body(t: T):
+        t.origin.set(
+            "/u", b"never stored", headers=[("Cache-Control", "no-store"), ("ETag", '"u1"')]
+        )
+        r, b = await t.get("/u", headers={"If-None-Match": '"u1"'})
+        assert r.status == 304 and b == b"" and r.headers["ETag"] == '"u1"'
+        assert "Content-Type" not in r.headers
+        r, b = await t.get("/u", headers={"If-None-Match": '"u0"'})
+        assert r.status == 200 and b == b"never stored"
+        assert t.origin.count["/u"] == 2 and len(t.edge.store) == 0
+
+    run(body)
+
+
+def test_config_for_a_scenario_edge_and_bad_configs():
+    from cdn.places import Place
+    from cdn.scenario import Edge
+    from edge.server import Edge as EdgeCache
+    from edge.server import validate_config
+
+    edge = Edge(
+        "fra", Place("Frankfurt", 50.1, 8.7), capacity=3000, policy="sieve", max_object_size=100
+    )
+    config = EdgeConfig.for_edge(edge, "http://127.0.0.1:9", "127.0.0.2", 8080)
+    assert (config.name, config.capacity, config.policy, config.object_limit) == (
+        "fra",
+        3000,
+        "sieve",
+        100,
+    )
+    assert EdgeCache(config).store.capacity == 3000
+    for bad, words in (
+        (dict(origin="ftp://x"), "http://"),
+        (dict(policy="arc"), "allowed"),
+        (dict(purge_allow=("10.0.0.0/33",)), "CIDR"),
+        (dict(name="a b"), "token"),
+        (dict(read_timeout=0), "positive"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            validate_config(EdgeConfig(**{"origin": "http://127.0.0.1:9", **bad}))
