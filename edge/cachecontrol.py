@@ -141,6 +141,8 @@ def _skip_element(s: str, i: int) -> int:
 
 def split_list(value: str) -> list[str]:
     """Split one ``#element`` list on commas outside quoted strings; strip; drop empties."""
+    if '"' not in value:  # the common case: no quoted strings, plain split
+        return [m for m in (p.strip(_OWS) for p in value.split(",")) if m]
     out: list[str] = []
     i, n = 0, len(value)
     while i < n:

@@ -50,7 +50,7 @@ Choices the RFCs leave open, made conservatively:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
@@ -118,6 +118,8 @@ class Stored:
     response_time: float  # when its response arrived
     vary: Pairs = ()  # the request's normalised values of the Vary fields
     method: str = "GET"
+    # derived values memoised per record (parsed once, not per request); not part of equality
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -300,7 +302,14 @@ def _freshness(
 
 def freshness_of(stored: Stored, **kw) -> Freshness:
     """Freshness of a stored response (its response time stands in for a missing Date)."""
-    return freshness(stored.status, stored.headers, date=stored.response_time, **kw)
+    if kw:
+        return freshness(stored.status, stored.headers, date=stored.response_time, **kw)
+    f = stored._memo.get("freshness")
+    if f is None:
+        f = stored._memo["freshness"] = freshness(
+            stored.status, stored.headers, date=stored.response_time
+        )
+    return f
 
 
 def is_storable(
@@ -368,7 +377,10 @@ def current_age(stored: Stored, now: float) -> float:
     >>> current_age(s, 110.0)  # max(apparent 2, 10 + delay 2) + resident 8
     20.0
     """
-    date, age = _age_inputs(stored.headers)
+    inputs = stored._memo.get("age")
+    if inputs is None:
+        inputs = stored._memo["age"] = _age_inputs(stored.headers)
+    date, age = inputs
     if date is None:
         date = stored.response_time
     apparent_age = max(0.0, stored.response_time - date)
@@ -421,6 +433,10 @@ def vary_values(response_headers: Headers, request_headers: Headers) -> Pairs | 
     names = vary_fields(response_headers)
     if "*" in names:
         return None
+    return _request_values(names, request_headers)
+
+
+def _request_values(names: tuple[str, ...], request_headers: Headers) -> Pairs:
     out = []
     for name in names:
         lines = get_all(request_headers, name)
@@ -430,8 +446,14 @@ def vary_values(response_headers: Headers, request_headers: Headers) -> Pairs | 
 
 def vary_matches(stored: Stored, request_headers: Headers) -> bool:
     """Does this request select the stored response (RFC 9111 4.1)?"""
-    values = vary_values(stored.headers, request_headers)
-    return values is not None and values == stored.vary
+    names = stored._memo.get("vary")
+    if names is None:
+        names = stored._memo["vary"] = vary_fields(stored.headers)
+    if not names:
+        return stored.vary == ()
+    if "*" in names:
+        return False
+    return _request_values(names, request_headers) == stored.vary
 
 
 # ---------------------------------------------------------------- storing
