@@ -46,11 +46,15 @@ from cdn.units import UnitError, parse_bandwidth, parse_duration, parse_rate, pa
 class ScenarioError(UserError):
     """One or more problems in a scenario file; ``problems`` lists them all."""
 
-    def __init__(self, path: str, problems: list[str]):
+    def __init__(self, path: str, problems: list[str], lines: list[int | None] | None = None):
         self.path = path
         self.problems = problems
-        lines = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{path}: {len(problems)} problem(s):\n{lines}")
+        self.lines = lines or [None] * len(problems)  # line number of each problem, if known
+        text = "\n".join(
+            f"  {path}:{n}: {p}" if n else f"  {path}: {p}"
+            for p, n in zip(problems, self.lines, strict=True)
+        )
+        super().__init__(f"{path}: {len(problems)} problem(s):\n{text}")
 
 
 @dataclass(frozen=True)
@@ -376,7 +380,12 @@ def scenario_from_bytes(data: bytes, path: str, base_dir: Path, stem: str) -> Sc
     reader = _Reader(base_dir)
     scenario = reader.scenario(raw, path=path, text=text, stem=stem)
     if reader.problems:
-        raise ScenarioError(path, reader.problems)
+        where = _key_lines(text)
+        located = sorted(  # in file order; problems with no line (cross-checks) keep theirs
+            ((_line_of(p, where), i, p) for i, p in enumerate(reader.problems)),
+            key=lambda x: (x[0] is None, x[0] or 0, x[1]),
+        )
+        raise ScenarioError(path, [p for _, _, p in located], [n for n, _, _ in located])
     return replace(scenario, text_sha256=hashlib.sha256(data).hexdigest())
 
 
@@ -1331,3 +1340,43 @@ def _components(nodes: Iterable[str], links: Iterable[BackboneLink]) -> int:
         if lk.a in parent and lk.b in parent:
             parent[root(lk.a)] = root(lk.b)
     return len({root(n) for n in parent})
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY_LINE = re.compile(r"^\s*(\"[^\"]*\"|[A-Za-z0-9_\-]+)\s*=")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Key path -> line number, from the plain shapes scenario files use:
+    ``[table]``, ``[[array]]`` and ``key = ...`` lines. A best effort to point
+    at problems (tomllib keeps no positions); unknown shapes are skipped."""
+    where: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for n, line in enumerate(text.splitlines(), start=1):
+        m = _HEADER.match(line)
+        if m:
+            name = m.group(2).replace(" ", "")
+            if m.group(1) == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                table = f"{name}[{counts[name]}]"
+            else:
+                table = name
+            where.setdefault(table, n)
+            continue
+        m = _KEY_LINE.match(line)
+        if m:
+            where.setdefault(_join(table, m.group(1).strip('"')), n)
+    return where
+
+
+def _line_of(problem: str, where: dict[str, int]) -> int | None:
+    """The line of the problem's key path, or of the nearest enclosing table."""
+    path = problem.split(": ", 1)[0]
+    while path:
+        for candidate in (path, f"{path}[0]"):  # an array of tables: its first header
+            if candidate in where:
+                return where[candidate]
+        cut = max(path.rfind("."), path.rfind("["))
+        path = path[:cut] if cut > 0 else ""
+    return None

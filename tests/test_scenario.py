@@ -346,6 +346,7 @@ def test_bad_unit_lists_the_allowed_units():
     err = load_error("bad_unit.toml")
     (p,) = err.problems
     assert p.startswith('edges[1].capacity: "2 gigs" is not a size')
+    assert err.lines == [12] and f"{DATA / 'bad_unit.toml'}:12: edges[1].capacity" in str(err)
     assert "GiB" in p and "MB" in p
 
 
@@ -408,6 +409,9 @@ def test_all_problems_are_reported_at_once():
         "workload.diurnal",
     ]
     assert f"{len(paths)} problem(s)" in str(err)
+    # in file order, each with its line (tomllib keeps none: located from the text)
+    assert err.lines == [2, 3, 7, 12, 15, 19, 22]
+    assert [p.split(":")[0] for p in err.problems][:3] == ["seed", "ttl", "origin.service_time"]
     assert 'did you mean "latency"?' in str(err)
 
 
@@ -534,7 +538,7 @@ def test_cdn_validate_bad_file_exits_2_without_traceback():
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "Traceback" not in out.stdout
     assert "bad_many.toml: 7 problem(s)" in out.stderr
-    assert 'dns.policy: "latncy" is not allowed' in out.stderr
+    assert 'bad_many.toml:15: dns.policy: "latncy" is not allowed' in out.stderr
     out = run_cdn("validate", str(DATA / "bad_syntax.toml"))
     assert out.returncode == 2 and "line 6, column" in out.stderr and "Traceback" not in out.stderr
 
@@ -569,3 +573,19 @@ def test_diurnal_expected_requests_match_the_closed_form():
     mean_cos = 24 / (2 * math.pi) * math.sin(2 * math.pi / 24)
     assert diurnal_requests(hour) == pytest.approx(10 * 3600 * (1 + 0.5 * mean_cos), rel=1e-4)
     assert diurnal_requests(scenario_from_text(MINIMAL)) is None  # no diurnal shape
+
+
+def test_lines_of_nested_keys_and_tables():
+    text = MINIMAL + (
+        "[[workload.content]]\n"  # line 9: MINIMAL has 8
+        'type = "a"\n'
+        "share = 1\n"
+        'size = { distribution = "lognormal", median = "1KB", sigma = -1 }\n'  # line 12
+        "[[events]]\n"  # line 13
+        'at = "1s"\n'
+        'kind = "purge"\n'
+    )
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_text(text, "inline.toml")
+    got = dict(zip((p.split(":")[0] for p in info.value.problems), info.value.lines, strict=True))
+    assert got == {"workload.content[0].size.sigma": 12, "events[0]": 13}
