@@ -94,28 +94,36 @@ def _service_sampler(scenario: Scenario):
     return draw
 
 
-def _locate_trace_client(text: str, places: dict[str, int], plist: list[Place]) -> int:
-    """A trace client is a place name or an IP address (located with GeoIP)."""
+def _locate_trace_client(
+    text: str, places: dict[str, int], plist: list[Place], blocks: list[tuple[Place, tuple]]
+) -> int:
+    """A trace client is a place name, or an IP address of the scenario's address
+    plan (``cdn.addressing``: the blocks the GeoIP database maps to its places)."""
     if text in places:
         return places[text]
     try:
-        ipaddress.ip_address(text)
-        is_ip = True
+        addr = ipaddress.ip_address(text)
     except ValueError:
-        is_ip = False
-    if is_ip:
-        raise UserError(
-            f"trace client {text!r} is an IP address; locating addresses needs a GeoIP "
-            "database, which the simulator does not load yet: use place names in traces"
-        )
-    from cdn.places import resolve_place
+        addr = None
+    if addr is not None:
+        if getattr(addr, "ipv4_mapped", None):
+            addr = addr.ipv4_mapped
+        place = next((p for p, nets in blocks if any(addr in n for n in nets)), None)
+        if place is None:
+            raise UserError(
+                f"trace client {text!r} is not in any client block of the scenario's "
+                "address plan (see cdn.addressing: 127.64.0.0/24 for the first client "
+                "place, ...); write a place name instead"
+            )
+    else:
+        from cdn.places import resolve_place
 
-    p = resolve_place(text)
+        place = resolve_place(text)
     for i, q in enumerate(plist):
-        if q == p:
+        if q == place:
             places[text] = i
             return i
-    plist.append(p)
+    plist.append(place)
     places[text] = len(plist) - 1
     return len(plist) - 1
 
@@ -156,7 +164,12 @@ class Simulation:
             for i, c in enumerate(sc.clients):
                 names.setdefault(c.place.name, i)
                 names.setdefault(c.place.key, i)
-            client_place = [_locate_trace_client(c, names, self.places) for c in self.trace.clients]
+            from cdn.addressing import client_blocks
+
+            blocks = list(client_blocks(sc).items())
+            client_place = [
+                _locate_trace_client(c, names, self.places, blocks) for c in self.trace.clients
+            ]
             access += [float(sc.network.access_delay)] * (len(self.places) - len(access))
         P = len(self.places)
         groups = list(sc.resolvers)

@@ -207,3 +207,16 @@ def test_bad_trace_row_names_the_line(tmp_path):
     assert out.returncode == 2
     assert "line 3" in out.stderr and "12x" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_trace_clients_by_address_plan(tmp_path):
+    # The first client place owns 127.64.0.0/24 and fd00:cd:1::/48 (cdn.addressing).
+    rows = [("0.0", "127.64.0.9", "/a", 100), ("0.1", "fd00:cd:1::5", "/a", 100),
+            ("0.2", "Frankfurt", "/a", 100)]  # fmt: skip
+    scen = one_edge_scenario(tmp_path)
+    res = simulate(scen, out_dir=tmp_path / "o", trace=write_trace(tmp_path / "t.csv", rows))
+    assert list(res.summary["cities"]) == [load_scenario(scen).clients[0].place.key]
+    assert res.summary["cities"][load_scenario(scen).clients[0].place.key]["requests"] == 3
+    bad = write_trace(tmp_path / "bad.csv", [("0", "10.1.2.3", "/a", 1)])
+    out = run_cdn("simulate", scen, "--trace", bad, "-o", str(tmp_path / "o2"))
+    assert out.returncode == 2 and "10.1.2.3" in out.stderr
