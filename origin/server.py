@@ -19,8 +19,8 @@ Bodies up to 64 KiB go out in one write; larger ones stream in ``chunk_size``
 pieces (``os.pread`` in a worker thread for files,
 :meth:`Catalog.body_chunk` for objects), never read whole. Path safety is
 :mod:`origin.files`; header rules are :mod:`origin.rules`. An optional service
-time (seeded sampler) is awaited before each answer to play a slow
-application server. ``/.well-known/cdn/health`` answers ``ok`` for health
+time (seeded sampler, :class:`ServiceTime`, swappable at run time) is awaited
+before each answer to play a slow application server. ``/.well-known/cdn/health`` answers ``ok`` for health
 checks and is never delayed.
 
 Reuse: ``origin_config(scenario, ...)`` builds the configuration (what
@@ -82,9 +82,35 @@ class OriginStats:
     by_status: dict[int, int] = field(default_factory=dict)
 
 
+class ServiceTime:
+    """The artificial delay before each answer, from a seeded sampler.
+
+    ``set`` swaps the distribution while the server runs (``cdn serve`` plays
+    an ``origin_slow`` event that way); ``drawn`` counts the delays handed out.
+    """
+
+    def __init__(self, distribution: Distribution | None, seed: int):
+        self.seed = seed
+        self.drawn = 0
+        self.set(distribution)
+
+    def set(self, distribution: Distribution | None) -> None:
+        if distribution is not None and distribution.kind == "fixed" and distribution.value == 0:
+            distribution = None
+        self.distribution = distribution
+        self._sampler = Sampler(distribution, self.seed) if distribution is not None else None
+
+    def __call__(self) -> float:
+        """Seconds to wait before this answer (0.0 when there is no service time)."""
+        if self._sampler is None:
+            return 0.0
+        self.drawn += 1
+        return self._sampler()
+
+
 CONFIG = web.AppKey("origin_config", OriginConfig)
 STATS = web.AppKey("origin_stats", OriginStats)
-SAMPLER = web.AppKey("origin_sampler", object)  # Sampler | None
+SERVICE_TIME = web.AppKey("origin_service_time", ServiceTime)
 
 
 def origin_config(
@@ -114,7 +140,7 @@ def origin_config(
             service_time = scenario.origin.service_time
         seed = scenario.seed if seed is None else seed
     if service_time is not None and service_time.kind == "fixed" and service_time.value == 0:
-        service_time = None
+        service_time = None  # same as none
     return OriginConfig(
         root=Path(root) if root else None,
         rules=PathRules.create(cc, sk, default_cache_control),
@@ -270,7 +296,7 @@ def create_origin_app(config: OriginConfig) -> web.Application:
     app = web.Application()
     app[CONFIG] = config
     app[STATS] = OriginStats()
-    app[SAMPLER] = Sampler(config.service_time, config.seed) if config.service_time else None
+    app[SERVICE_TIME] = ServiceTime(config.service_time, config.seed)
     app.router.add_route("*", "/{tail:.*}", _handle)
     return app
 
@@ -314,9 +340,9 @@ async def _answer(request: web.Request, config: OriginConfig, stats: OriginStats
         return web.Response(text="ok", headers={"Cache-Control": "no-store"})
     if request.method not in ("GET", "HEAD"):
         return web.Response(status=405, text="method not allowed\n", headers={"Allow": ALLOW})
-    sampler = request.app[SAMPLER]
-    if sampler is not None:
-        await asyncio.sleep(sampler())
+    delay = request.app[SERVICE_TIME]()
+    if delay > 0:
+        await asyncio.sleep(delay)
     rep = _find(target, config, stats, request)
     if isinstance(rep, Refused):
         text = "not found\n" if rep.status == 404 else "bad request\n"

@@ -20,15 +20,17 @@ import numpy as np
 import pytest
 
 from cdn.catalog import Catalog
+from cdn.distributions import Sampler
 from cdn.scenario import ContentType, Distribution, Workload
 from origin.files import Refused, split_target
 from origin.rules import PathRules, parse_rule
 from origin.server import (
     CATALOG_EPOCH,
-    SAMPLER,
+    SERVICE_TIME,
     STATS,
     UNSATISFIABLE,
     OriginConfig,
+    ServiceTime,
     create_origin_app,
     evaluate_preconditions,
     parse_etags,
@@ -443,22 +445,30 @@ def test_catalog_objects(tmp_path):
 
 
 def test_service_time_uses_the_seeded_sampler(site):
-    config = OriginConfig(
-        root=site, service_time=Distribution("lognormal", 0.001, sigma=0.5), seed=9
-    )
+    dist = Distribution("lognormal", 0.001, sigma=0.5)
+    config = OriginConfig(root=site, service_time=dist, seed=9)
 
     async def body(s, base, port, app):
-        sampler = app[SAMPLER]
-        assert sampler.distribution == config.service_time
+        service = app[SERVICE_TIME]
+        assert service.distribution == dist
         for path in ("/", "/notes.txt", "/nope", "/../x"):
             await fetch(s, "GET", base + path)
         await fetch(s, "GET", base + "/.well-known/cdn/health")  # never delayed
         await fetch(s, "POST", base + "/")  # refused before any work
-        assert sampler.drawn == 4
+        assert service.drawn == 4
+        service.set(Distribution("fixed", 0.002))  # an origin_slow event, while running
+        await fetch(s, "GET", base + "/")
+        assert service.drawn == 5 and service.distribution.value == 0.002
+        service.set(None)
+        await fetch(s, "GET", base + "/")
+        assert service.drawn == 5
 
     with_origin(config, body)
     app = create_origin_app(OriginConfig(root=site))
-    assert app[SAMPLER] is None
+    assert app[SERVICE_TIME].distribution is None and app[SERVICE_TIME]() == 0.0
+    # the delays are the seeded sampler's values, in order
+    service, ref = ServiceTime(dist, seed=9), Sampler(dist, seed=9)
+    assert [service() for _ in range(5)] == [ref() for _ in range(5)]
 
 
 def _vm_hwm_kib(pid: int) -> int:
