@@ -17,7 +17,9 @@ cross-checks (parents, event edges, share sums) still run. Only when no
 problem was found is the frozen :class:`Scenario` returned. Unknown keys are
 checked against the keys each table allows, with a difflib "did you mean".
 Array indices in key paths count from 0, like ``edges[0]`` for the first
-``[[edges]]`` table. This module reads the file; it never touches the clock.
+``[[edges]]`` table. tomllib keeps no positions, so the line of each problem
+is found afterwards by scanning the text for its table headers and ``key =``
+lines. This module reads the file; it never touches the clock.
 
 >>> s = load_scenario("quickstart")          # a bundled scenario, by name
 >>> s.workload.expected_requests > 0
