@@ -671,6 +671,29 @@ def merge_304(
     return replace(stored, headers=headers, request_time=request_time, response_time=response_time)
 
 
+def merge_head(
+    stored: Stored,
+    response_headers: Headers,
+    request_time: float,
+    response_time: float,
+) -> Stored | None:
+    """Freshen a stored GET response from a 200 answer to HEAD (RFC 9111 4.3.5).
+
+    The HEAD response describes the same representation when every validator
+    it carries (ETag, Last-Modified) and its Content-Length, if any, equal the
+    stored ones: then its fields update the record as a 304's would. Otherwise
+    ``None``: the stored response is outdated and should be treated as stale.
+    """
+    for name, parse in (("etag", parse_etag), ("last-modified", parse_http_date)):
+        new = get_one(response_headers, name)
+        if new is not None and parse(new) != parse(get_one(stored.headers, name)):
+            return None
+    length = get_one(response_headers, "content-length")
+    if length is not None and length != get_one(stored.headers, "content-length"):
+        return None
+    return merge_304(stored, response_headers, request_time, response_time)
+
+
 # ---------------------------------------------------------------- invalidation
 
 

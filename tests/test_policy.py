@@ -22,6 +22,7 @@ from edge.policy import (
     is_storable,
     make_stored,
     merge_304,
+    merge_head,
     storable_reason,
     vary_matches,
     vary_values,
@@ -581,6 +582,16 @@ def test_304_selects_the_stored_response_by_validator():
     weak = stored(("Cache-Control", "max-age=0"), ("ETag", 'W/"v1"'))
     assert not freshens(weak, [("ETag", '"v1"')])  # strong needs strong
     assert not freshens(stored(("Cache-Control", "max-age=0")), [("ETag", '"v1"')])
+
+
+def test_head_response_freshens_only_the_same_representation():
+    s = stored(("Cache-Control", "max-age=10"), ("ETag", '"v1"'), ("Content-Length", "5"))
+    later = T0 + 100
+    same = [("Date", http_date(later)), ("Cache-Control", "max-age=60"), ("ETag", '"v1"')]
+    m = merge_head(s, same + [("Content-Length", "5")], later, later)
+    assert m is not None and decide("GET", [], m, later + 30).action == "hit"
+    assert merge_head(s, [("ETag", '"v2"')], later, later) is None
+    assert merge_head(s, [("ETag", '"v1"'), ("Content-Length", "6")], later, later) is None
 
 
 # ---------------------------------------------------------------- invalidation
