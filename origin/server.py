@@ -339,13 +339,15 @@ async def _answer(request: web.Request, config: OriginConfig, stats: OriginStats
             return web.Response(status=405, headers={"Allow": ALLOW})
         return web.Response(text="ok", headers={"Cache-Control": "no-store"})
     if request.method not in ("GET", "HEAD"):
-        return web.Response(status=405, text="method not allowed\n", headers={"Allow": ALLOW})
+        text = f"method {request.method} not allowed; allowed: {ALLOW}\n"
+        return web.Response(status=405, text=text, headers={"Allow": ALLOW})
     delay = request.app[SERVICE_TIME]()
     if delay > 0:
         await asyncio.sleep(delay)
     rep = _find(target, config, stats, request)
     if isinstance(rep, Refused):
-        text = "not found\n" if rep.status == 404 else "bad request\n"
+        # a 404 says nothing more (probes learn nothing); a 400 says what is malformed
+        text = "not found\n" if rep.status == 404 else f"bad request: {rep.reason}\n"
         return web.Response(status=rep.status, text=text, headers={"Cache-Control": "no-store"})
     try:
         return await _respond(request, rep, config, stats)

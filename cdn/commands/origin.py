@@ -16,8 +16,10 @@ no rule at all the defaults are '*.html=max-age=60, stale-while-revalidate=30'
 and '/assets/*=max-age=31536000, immutable'; nothing matching gets
 --default-cache-control (max-age=300). Every matching --surrogate-key rule adds
 its keys. With --scenario, /obj/<id> serves the scenario's synthetic catalog
-(deterministic bytes of each object's size, its content type's headers) and
-the scenario's origin rules and service time apply after the command line's.
+(deterministic bytes of each object's size; Content-Type and Cache-Control of
+its content type; Surrogate-Key: the type's name). The scenario's origin rules
+come after the command line's (so those win); its root, service time and seed
+apply unless given here.
 Health check: /.well-known/cdn/health.
 """
 
