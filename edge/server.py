@@ -1001,9 +1001,8 @@ async def start_edge(config: EdgeConfig) -> web.AppRunner:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise OSError(
-            exc.errno, f"cannot listen on {config.host}:{config.port}: {exc.strerror}"
-        ) from None
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise OSError(exc.errno, f"cannot listen on {config.host}:{config.port}: {why}") from None
     return runner
 
 
@@ -1040,6 +1039,29 @@ def serve_edge(config: EdgeConfig, announce: bool = True) -> None:
         runner.run(_serve_forever(config, announce))
 
 
+def _probe_bind(config: EdgeConfig) -> None:
+    import socket
+
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            sock.bind((config.host, config.port))
+        except OSError as exc:
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise OSError(
+                exc.errno, f"cannot listen on {config.host}:{config.port}: {why}"
+            ) from None
+
+
+def _worker(config: EdgeConfig) -> None:
+    try:
+        serve_edge(config)
+    except OSError as exc:
+        print(f"edge {config.name} worker {os.getpid()}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def run_edges(config: EdgeConfig, workers: int = 1) -> int:
     """Run ``workers`` edge processes on one address (SO_REUSEPORT); each has its own cache."""
     if workers <= 1:
@@ -1048,8 +1070,9 @@ def run_edges(config: EdgeConfig, workers: int = 1) -> int:
     import multiprocessing
 
     config = replace(config, reuse_port=True)
+    _probe_bind(config)  # a busy address fails here, once, with a clear message
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=serve_edge, args=(config,), daemon=False) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker, args=(config,), daemon=False) for _ in range(workers)]
     for p in procs:
         p.start()
 

@@ -116,4 +116,4 @@ def run(args) -> int:
     try:
         return run_edges(config, args.workers)
     except OSError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(exc.strerror or str(exc)) from None
