@@ -589,3 +589,26 @@ def test_lines_of_nested_keys_and_tables():
         scenario_from_text(text, "inline.toml")
     got = dict(zip((p.split(":")[0] for p in info.value.problems), info.value.lines, strict=True))
     assert got == {"workload.content[0].size.sigma": 12, "events[0]": 13}
+
+
+def test_misspelt_keys_inside_inline_tables_and_section_names():
+    text = MINIMAL + (
+        "[[workload.content]]\n"
+        'type = "a"\n'
+        "share = 1\n"
+        'size = { distribution = "lognormal", median = "1KB", sigmma = 1 }\n'
+        "[worklaod]\n"
+        "rate = 5\n"
+    )
+    problems = problems_of(text)
+    assert any(
+        p.startswith('workload.content[0].size.sigmma: unknown key; did you mean "sigma"?')
+        for p in problems
+    )
+    assert any(p.startswith("workload.content[0].size.sigma: missing") for p in problems)
+    assert any(p.startswith('worklaod: unknown key; did you mean "workload"?') for p in problems)
+
+
+def test_a_section_of_the_wrong_type():
+    (p,) = problems_of("dns = 5\n" + MINIMAL)
+    assert p == "dns: expected a table ([dns] or {...}), got an integer 5"
