@@ -21,6 +21,11 @@ Array indices in key paths count from 0, like ``edges[0]`` for the first
 is found afterwards by scanning the text for its table headers and ``key =``
 lines. This module reads the file; it never touches the clock.
 
+What belongs here: the schema (keys, types, ranges, defaults), unit and place
+conversion, and checks across sections (parents, event edges, share sums).
+What does not: what a policy or an event does. Those live in the registries
+of the parts that act on them; this file only knows their names.
+
 >>> s = load_scenario("quickstart")          # a bundled scenario, by name
 >>> s.workload.expected_requests > 0
 True
@@ -230,7 +235,8 @@ class Scenario:
 # What a scenario may say: names users pick from, and the default content mix.
 
 # Names from registries owned elsewhere, repeated here so that loading a file
-# stays light (tests check they match edge.store, cdn.routing and cdn.workload).
+# stays light (tests check they match edge.store, cdn.routing, cdn.workload and
+# cdn.distributions).
 EDGE_POLICIES = ("lru", "fifo", "s3fifo", "sieve")
 ROUTING_POLICIES = ("nearest", "latency", "weighted", "consistent")
 DIURNAL_SHAPES = ("sine", "evening", "flat")

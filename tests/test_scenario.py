@@ -140,9 +140,12 @@ def test_failover_scenario_events():
 
 
 def test_names_match_the_registries_that_use_them():
+    from cdn import distributions
+    from cdn.scenario import DISTRIBUTIONS
     from edge.store import POLICIES
 
     assert set(EDGE_POLICIES) == set(POLICIES)
+    assert set(DISTRIBUTIONS) == set(distributions.DISTRIBUTIONS)
     routing = pytest.importorskip("cdn.routing")
     assert set(ROUTING_POLICIES) == set(routing.POLICIES)
     workload = pytest.importorskip("cdn.workload")
