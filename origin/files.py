@@ -32,6 +32,7 @@ from ``os.stat`` results. Only ``resolve`` touches the filesystem (``lstat``,
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as stat_mod
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ class Refused:
 
 @dataclass(frozen=True)
 class Found:
-    path: Path  # real path of a regular file under the root
+    path: str  # real path of a regular file under the root
     url_path: str  # the path that rules match: the index file's for a directory
     stat: os.stat_result
 
@@ -131,7 +132,7 @@ def resolve(root: Path, target: str) -> Found | Refused:
         return Refused(404, "not found", suspicious=False)
     if not stat_mod.S_ISREG(st.st_mode):
         return Refused(404, "not a regular file", suspicious=False)
-    return Found(Path(real), url_path, st)
+    return Found(real, url_path, st)
 
 
 def _real_path(root: str, parts: list[str]) -> str | None:
@@ -162,6 +163,7 @@ def file_etag(st: os.stat_result) -> str:
     return f'"{st.st_ino:x}-{st.st_size:x}-{st.st_mtime_ns:x}"'
 
 
+@functools.lru_cache(maxsize=1024)  # few distinct mtimes; formatting is not free
 def http_date(seconds: float) -> str:
     """An IMF-fixdate (RFC 9110 5.6.7) for a POSIX time, whole seconds."""
     return formatdate(int(seconds), usegmt=True)

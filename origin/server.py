@@ -395,7 +395,7 @@ def _find(target: str, config: OriginConfig, stats: OriginStats, request: web.Re
         length=st.st_size,
         etag=file_etag(st),
         last_modified=int(st.st_mtime),
-        media_type=media_type_for(found.path.name),
+        media_type=media_type_for(found.path),
         cache_control=config.rules.cache_control_for(found.url_path),
         surrogate_key=config.rules.surrogate_key_for(found.url_path),
         fd=fd,
