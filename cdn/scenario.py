@@ -49,6 +49,15 @@ from cdn.errors import UserError
 from cdn.places import Place, PlaceError, resolve_place, top_cities
 from cdn.units import UnitError, parse_bandwidth, parse_duration, parse_rate, parse_size
 
+__all__ = [
+    "CONTINENTS", "DEFAULT_CONTENT", "DISTRIBUTIONS", "DIURNAL_SHAPES", "EDGE_POLICIES",
+    "EDGE_TIERS", "EVENT_KINDS", "ROUTING_POLICIES",
+    "BackboneLink", "BackboneNode", "ClientPlace", "ContentType", "Distribution", "Dns", "Edge",
+    "Event", "Network", "Origin", "ResolverGroup", "Scenario", "ScenarioError", "Workload",
+    "bundled_scenarios", "find_scenario", "load_scenario", "scenario_from_bytes",
+    "scenario_from_text",
+]  # fmt: skip
+
 
 class ScenarioError(UserError):
     """One or more problems in a scenario file; ``problems`` lists them all."""
@@ -443,16 +452,27 @@ def _number(value: Any, what: str = "a number") -> float:
     return float(value)
 
 
-def _range(x: float, shown: str, lo: float | None, hi: float | None, lo_open: bool) -> None:
+def _fmt(x: float) -> str:
+    """2147483647 -> "2,147,483,647"; 0.5 -> "0.5"."""
+    return f"{x:,.0f}" if x == int(x) and abs(x) >= 1e4 else f"{x:g}"
+
+
+def _range(
+    x: float, shown: str, lo: float | None, hi: float | None, lo_open: bool, unit: str = ""
+) -> None:
     low = lo is not None and (x < lo or (lo_open and x == lo))
     if not low and (hi is None or x <= hi):
         return
     if lo is not None and hi is not None:
-        allowed = f"more than {lo:g} and at most {hi:g}" if lo_open else f"{lo:g} to {hi:g}"
+        allowed = (
+            f"more than {_fmt(lo)} and at most {_fmt(hi)}{unit}"
+            if lo_open
+            else f"{_fmt(lo)} to {_fmt(hi)}{unit}"
+        )
     elif lo is not None:
-        allowed = f"more than {lo:g}" if lo_open else f"at least {lo:g}"
+        allowed = f"more than {_fmt(lo)}{unit}" if lo_open else f"at least {_fmt(lo)}{unit}"
     else:
-        allowed = f"at most {hi:g}"
+        allowed = f"at most {_fmt(hi)}{unit}"
     raise _Bad(f"{shown} is out of range; allowed: {allowed}")
 
 
@@ -483,6 +503,12 @@ _EXAMPLES = {
     parse_bandwidth: '"100Mbit/s"',
     parse_rate: '"2000/s"',
 }
+_BASE_UNITS = {
+    parse_duration: " s",
+    parse_size: " bytes",
+    parse_bandwidth: " bit/s",
+    parse_rate: "/s",
+}
 
 
 def quantity(
@@ -493,7 +519,7 @@ def quantity(
             example = _EXAMPLES.get(parser, '"250ms"')
             raise _Bad(f"expected a quantity such as {example}, got {_type_name(v)}")
         x = parser(v)  # raises UnitError naming the allowed units
-        _range(x, _show(v), lo, hi, lo_open)
+        _range(x, _show(v), lo, hi, lo_open, _BASE_UNITS.get(parser, ""))
         return x
 
     return conv

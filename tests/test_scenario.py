@@ -368,7 +368,7 @@ def test_ambiguous_place_lists_candidates_and_how_to_pick():
 def test_out_of_range_values():
     err = load_error("bad_range.toml")
     assert sorted(err.problems) == [
-        "edges[0].capacity: 0 is out of range; allowed: more than 0",
+        "edges[0].capacity: 0 is out of range; allowed: more than 0 bytes",
         "workload.keepalive: 1.5 is out of range; allowed: 0 to 1",
         "workload.zipf_alpha: 7.5 is out of range; allowed: 0 to 3",
     ]
