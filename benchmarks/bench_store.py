@@ -9,7 +9,8 @@ and hits: the fastest plain-Python LRU, the yardstick. The ratio is
 store / bare; the target is LRU >= 0.70.
 
 Usage: python benchmarks/bench_store.py [--requests N] [--repeat R] [--json FILE]
-Each measurement is the best of R runs (least disturbed by other processes).
+Each measurement is the best of R interleaved runs, in CPU time of this
+process (so that other processes on a shared machine disturb it less).
 Takes about 25 s with the defaults on one core.
 """
 
@@ -69,9 +70,9 @@ def store_run(policy: str, keys: list[int], sizes: list[int], capacity: int) -> 
 
 def timed(fn, *args) -> tuple[float, int]:
     gc.collect()
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     result = fn(*args)
-    return time.perf_counter() - t0, result
+    return time.process_time() - t0, result
 
 
 def main(argv: list[str] | None = None) -> int:

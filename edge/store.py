@@ -33,6 +33,14 @@ edge server uses the split form, ``lookup`` then ``insert`` once the origin has
 answered; a miss through ``lookup`` followed by ``insert`` leaves the store in
 exactly the state one ``request`` would.
 
+Speed: each store's ``request`` is a closure made when the store is built.
+Its scalar state (``used`` and the counters) lives in closure cells, which
+are cheaper than attributes, and it holds the dicts' bound methods; the
+public counters are properties that read those cells. The miss path updates
+as few counters as possible: ``misses`` is derived from the objects that came
+in and went out. ``insert`` reuses ``request`` for its admission and
+evictions, so the split form cannot drift from the one-call form.
+
 Values: a key may carry a value (the edge stores responses). Values live in a
 side dict that is only touched when there are any, so the simulator, which
 stores none, pays nothing for them. ``lookup`` returns :data:`PRESENT` for a
@@ -64,25 +72,67 @@ class _Present:
 PRESENT: Final = _Present()
 
 EvictCallback = Callable[[Hashable, Any], None]
+RequestFn = Callable[[Hashable, int], bool]
+
+
+def _cell(name: str, doc: str) -> property:
+    """A property backed by the closure cell ``name`` of the store's ``request``."""
+
+    def get(self: Store) -> Any:
+        return self._cells[name].cell_contents
+
+    def put(self: Store, value: Any) -> None:
+        self._cells[name].cell_contents = value
+
+    return property(get, put, doc=doc)
+
+
+def _size_error(size: object) -> ValueError:
+    return ValueError(f"object size must be a non-negative integer of bytes, got {size!r}")
 
 
 class Store:
-    """Base class: the public API and the shared checks; each policy a subclass.
+    """A byte-capacity store; each eviction policy is a subclass.
 
-    Subclasses provide the counters (``used``, ``hits``, ``misses``,
-    ``evictions``, ``evicted_bytes``), ``request``, and the hooks ``_hit``
-    (hit update; whether the key is resident), ``_has``, ``_insert_new``
-    (admission, evictions and insertion of a key known to be absent),
+    Public: ``name``, ``capacity``, ``max_object_size``, ``on_evict``, the
+    counters ``used``, ``hits``, ``misses``, ``evictions``, ``evicted_bytes``
+    (only ``request`` and ``lookup`` count hits and misses), and the methods
+    below, and ``request``:
+
+    ``request(key, size) -> bool`` is the whole libCacheSim step in one call,
+    the simulator's hot path. A hit applies the policy's hit update and
+    returns True. A miss runs the admission test (``size`` at most the
+    capacity, the maximum object size and, for S3-FIFO, the small queue),
+    evicts until the object fits, inserts it and returns False. It is an
+    instance attribute (a closure), so ``r = store.request`` is the fastest
+    way to call it in a loop.
+
+    Subclasses implement ``_make_request`` (the whole one-call
+    algorithm), ``_hit`` (the hit update for ``lookup``), ``_has``,
     ``_remove``, ``__len__``, ``keys`` and ``size_of``.
     """
 
-    __slots__ = ("capacity", "max_object_size", "on_evict", "_limit", "_values", "_victims")
+    __slots__ = (
+        "capacity",
+        "max_object_size",
+        "on_evict",
+        "request",
+        "_limit",
+        "_values",
+        "_victims",
+        "_cells",
+        "_lookup_misses",
+        "_rejected",
+        "_removed",
+        "_inserted",
+    )
     name: str = "store"
-    used: int
-    hits: int
-    misses: int
-    evictions: int
-    evicted_bytes: int
+    request: RequestFn  # built per store by _make_request; see the class docstring
+
+    used = _cell("used", "Bytes stored: the sum of the stored sizes.")
+    hits = _cell("hits", "Hits counted by request and lookup.")
+    evictions = _cell("evictions", "Objects evicted (removals are not evictions).")
+    evicted_bytes = _cell("evicted_bytes", "Bytes evicted.")
 
     def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
@@ -103,23 +153,37 @@ class Store:
         self.on_evict: EvictCallback | None = None
         # The largest admissible size, so the hot path makes one comparison.
         self._limit = capacity if max_object_size is None else min(capacity, max_object_size)
-        # Never rebound: the LRU and FIFO hot paths hold on to this dict.
+        # Never rebound: the hot paths hold on to this dict.
         self._values: dict[Hashable, Any] = {}
         # Evictions whose callbacks are due once the store is consistent again.
         self._victims: list[tuple[Hashable, Any]] = []
+        # Cold counters, from which ``misses`` is derived.
+        self._lookup_misses = 0
+        self._rejected = 0  # misses of request() that inserted nothing
+        self._removed = 0
+        self._inserted = 0  # objects inserted by insert()
+        self._setup()
+        self.request = self._make_request()
+        self._cells = dict(
+            zip(self.request.__code__.co_freevars, self.request.__closure__ or (), strict=True)
+        )
 
     # -- the public API, shared by every policy ---------------------------------
 
-    def request(self, key: Hashable, size: int) -> bool:  # pragma: no cover - overridden
-        """Look up ``key``; on a miss admit, evict and insert. True on a hit."""
-        raise NotImplementedError
+    @property
+    def misses(self) -> int:
+        """Misses counted by request and lookup."""
+        # Every object that came in (still here, evicted or removed) came
+        # through a miss of request() or through insert().
+        came_in = len(self) + self.evictions + self._removed
+        return came_in - self._inserted + self._rejected + self._lookup_misses
 
     def lookup(self, key: Hashable) -> Any:
         """The stored value (or :data:`PRESENT`) after the policy's hit update; None on a miss."""
         if self._hit(key):
             self.hits += 1
             return self._values.get(key, PRESENT) if self._values else PRESENT
-        self._lookup_miss()
+        self._lookup_misses += 1
         return None
 
     def peek(self, key: Hashable) -> Any:
@@ -129,23 +193,32 @@ class Store:
         return None
 
     def insert(self, key: Hashable, size: int, value: Any = None) -> bool:
-        """Store ``key`` (replacing any entry for it); False if it was not admitted."""
+        """Store ``key`` (replacing any entry for it); False if it was not admitted.
+
+        After a miss of ``lookup``, this leaves the store exactly as one
+        ``request`` would have: it runs the same code.
+        """
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-            raise ValueError(f"object size must be a non-negative integer of bytes, got {size!r}")
+            raise _size_error(size)
         if self._has(key):
             self.remove(key)
-        if not self._insert_new(key, size):
-            return False
         if value is not None:
+            # Stored first, so that the slow path (values present) is taken.
             self._values[key] = value
-        return True
+        self.request(key, size)  # absent, so a miss: admission, evictions, insertion
+        if self._has(key):
+            self._inserted += 1
+            return True
+        self._rejected -= 1  # it was not a miss of request()
+        if value is not None:
+            self._values.pop(key, None)
+        return False
 
     def remove(self, key: Hashable) -> bool:
         """Drop ``key`` without counting an eviction; False if it was not stored."""
-        size = self._remove(key)
-        if size is None:
+        if not self._remove(key):
             return False
-        self.used -= size
+        self._removed += 1
         if self._values:
             self._values.pop(key, None)
         return True
@@ -194,102 +267,32 @@ class Store:
             for key, value in victims:
                 callback(key, value)
 
-    def _lookup_miss(self) -> None:
-        self.misses += 1
-
     # Subclass hooks.
+    def _setup(self) -> None:
+        """Create the policy's containers (before ``_make_request``)."""
+
+    def _make_request(self) -> RequestFn:  # pragma: no cover - overridden
+        raise NotImplementedError
+
     def _hit(self, key: Hashable) -> bool:  # pragma: no cover - overridden
+        """The hit update for ``lookup``; whether ``key`` is resident."""
         raise NotImplementedError
 
     def _has(self, key: object) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _insert_new(self, key: Hashable, size: int) -> bool:  # pragma: no cover - overridden
+    def _remove(self, key: Hashable) -> bool:  # pragma: no cover - overridden
+        """Unlink ``key`` and subtract its size from ``used``; whether it was stored."""
         raise NotImplementedError
-
-    def _remove(self, key: Hashable) -> int | None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class _CountedStore(Store):
-    """Counters as plain slots (SIEVE, S3-FIFO)."""
-
-    __slots__ = ("used", "hits", "misses", "evictions", "evicted_bytes")
-
-    def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
-        super().__init__(capacity, max_object_size)
-        self.used = 0
-        self.hits = 0
-        self.misses = 0
-        self.evictions = 0
-        self.evicted_bytes = 0
-
-
-def _cell(name: str, doc: str) -> property:
-    """A property backed by the closure cell ``name`` of the store's ``request``."""
-
-    def get(self: _QueueStore) -> int:
-        return self._cells[name].cell_contents
-
-    def put(self: _QueueStore, value: int) -> None:
-        self._cells[name].cell_contents = value
-
-    return property(get, put, doc=doc)
 
 
 class _QueueStore(Store):
-    """LRU and FIFO: one OrderedDict from key to size, oldest first.
+    """LRU and FIFO: one OrderedDict from key to size, oldest first."""
 
-    Speed: ``request`` is a closure made per store, whose state (``used`` and
-    the counters) lives in closure cells, read by the properties below. Cell
-    access is cheaper than attribute access, and the closure holds the
-    OrderedDict's bound methods, which brings LRU within reach of a bare
-    inline OrderedDict loop. ``misses`` is derived (objects inserted, minus
-    those inserted by ``insert``, plus the rejected ones and lookup misses) so
-    that a miss updates as few counters as possible.
-    """
+    __slots__ = ("_q",)
 
-    __slots__ = ("_q", "request", "_cells", "_lookup_misses", "_rejected", "_removed", "_inserted")
-    _moves_on_hit: bool = False
-
-    used = _cell("used", "bytes stored")
-    hits = _cell("hits", "hits counted by request and lookup")
-    evictions = _cell("evictions", "objects evicted")
-    evicted_bytes = _cell("evicted_bytes", "bytes evicted")
-
-    def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
-        super().__init__(capacity, max_object_size)
+    def _setup(self) -> None:
         self._q: OrderedDict[Hashable, int] = OrderedDict()
-        self._lookup_misses = 0
-        self._rejected = 0
-        self._removed = 0
-        self._inserted = 0
-        self.request = self._make_request()
-        self._cells = dict(
-            zip(self.request.__code__.co_freevars, self.request.__closure__, strict=True)
-        )
-
-    def _make_request(self) -> Callable[[Hashable, int], bool]:  # pragma: no cover
-        raise NotImplementedError
-
-    @property
-    def misses(self) -> int:
-        """Misses counted by request and lookup."""
-        # Every object ever inserted was inserted by request (a miss), by
-        # insert, or is counted here through the ones that left.
-        objects_in = len(self._q) + self.evictions + self._removed
-        return objects_in - self._inserted + self._rejected + self._lookup_misses
-
-    def _lookup_miss(self) -> None:
-        self._lookup_misses += 1
-
-    def _hit(self, key: Hashable) -> bool:
-        q = self._q
-        if key in q:
-            if self._moves_on_hit:
-                q.move_to_end(key)
-            return True
-        return False
 
     def _has(self, key: object) -> bool:
         return key in self._q
@@ -303,27 +306,15 @@ class _QueueStore(Store):
     def size_of(self, key: Hashable) -> int | None:
         return self._q.get(key)
 
-    def _remove(self, key: Hashable) -> int | None:
+    def _remove(self, key: Hashable) -> bool:
         size = self._q.pop(key, None)
-        if size is not None:
-            self._removed += 1
-        return size
-
-    def _insert_new(self, key: Hashable, size: int) -> bool:
-        if size > self._limit:
+        if size is None:
             return False
-        used = self.used + size
-        if used > self.capacity:
-            used = self._make_room(used)
-        self._q[key] = size
-        self.used = used
-        self._inserted += 1
-        if self._victims:
-            self._flush()
+        self.used -= size
         return True
 
     def _make_room(self, used: int) -> int:
-        """Pop the oldest entries until ``used`` (which counts the newcomer) fits."""
+        """The slow path (values or a callback): pop the oldest until ``used`` fits."""
         popitem = self._q.popitem
         cap = self.capacity
         n = 0
@@ -343,9 +334,15 @@ class LRUStore(_QueueStore):
 
     __slots__ = ()
     name = "lru"
-    _moves_on_hit = True
 
-    def _make_request(self) -> Callable[[Hashable, int], bool]:
+    def _hit(self, key: Hashable) -> bool:
+        q = self._q
+        if key in q:
+            q.move_to_end(key)
+            return True
+        return False
+
+    def _make_request(self) -> RequestFn:
         # LRU and FIFO differ in one line; each has its own copy of the hot
         # path so that neither pays a test for the other.
         store = self
@@ -385,7 +382,7 @@ class LRUStore(_QueueStore):
                 used = u
                 return False
             if size < 0:
-                raise ValueError(f"object size must be non-negative, got {size!r}")
+                raise _size_error(size)
             store._rejected += 1
             return False
 
@@ -397,11 +394,11 @@ class FIFOStore(_QueueStore):
 
     __slots__ = ()
     name = "fifo"
-    _moves_on_hit = False
 
-    def _make_request(self) -> Callable[[Hashable, int], bool]:
-        # LRU and FIFO differ in one line; each has its own copy of the hot
-        # path so that neither pays a test for the other.
+    def _hit(self, key: Hashable) -> bool:
+        return key in self._q
+
+    def _make_request(self) -> RequestFn:
         store = self
         q = self._q
         values = self._values
@@ -437,36 +434,37 @@ class FIFOStore(_QueueStore):
                 used = u
                 return False
             if size < 0:
-                raise ValueError(f"object size must be non-negative, got {size!r}")
+                raise _size_error(size)
             store._rejected += 1
             return False
 
         return request
 
 
-class SieveStore(_CountedStore):
+class SieveStore(Store):
     """SIEVE: a visited bit per object and a hand sweeping from old to new.
 
-    The insertion-ordered list is split at the hand: ``_passed`` holds the
-    objects older than the hand (already swept, in order), ``_ahead`` the hand
+    The insertion-ordered list is split at the hand: ``passed`` holds the
+    objects older than the hand (already swept, in order), ``ahead`` the hand
     itself (its first entry) and everything newer. New objects join the end of
-    ``_ahead``. An eviction step takes the first of ``_ahead``: visited ones
-    lose the bit and move to the end of ``_passed``; the first unvisited one is
-    the victim, and the hand is then the next entry of ``_ahead``. When
-    ``_ahead`` runs out the hand wraps to the oldest object: the two swap, at
+    ``ahead``. An eviction step takes the first of ``ahead``: visited ones
+    lose the bit and move to the end of ``passed``; the first unvisited one is
+    the victim, and the hand is then the next entry of ``ahead``. When
+    ``ahead`` runs out the hand wraps to the oldest object: the two swap, at
     once, so that objects inserted before the next step queue behind the
-    oldest as they do in libCacheSim, where the hand is then empty.
+    oldest as they do in libCacheSim, where the hand is then empty. The two
+    are closure cells of ``request`` (they are rebound when they swap).
     """
 
-    __slots__ = ("_sizes", "_visited", "_ahead", "_passed")
+    __slots__ = ("_sizes", "_visited")
     name = "sieve"
 
-    def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
-        super().__init__(capacity, max_object_size)
+    _ahead = _cell("ahead", "From the hand to the newest object.")
+    _passed = _cell("passed", "From the oldest object to just before the hand.")
+
+    def _setup(self) -> None:
         self._sizes: dict[Hashable, int] = {}
         self._visited: set[Hashable] = set()
-        self._ahead: OrderedDict[Hashable, None] = OrderedDict()
-        self._passed: OrderedDict[Hashable, None] = OrderedDict()
 
     def _has(self, key: object) -> bool:
         return key in self._sizes
@@ -487,102 +485,110 @@ class SieveStore(_CountedStore):
             return True
         return False
 
-    def _remove(self, key: Hashable) -> int | None:
+    def _remove(self, key: Hashable) -> bool:
         size = self._sizes.pop(key, None)
-        if size is not None:
-            self._visited.discard(key)
-            # Removing the hand's object leaves the hand on its newer neighbour,
-            # which is what libCacheSim does.
-            if self._ahead.pop(key, 0) == 0:
-                del self._passed[key]
-            elif not self._ahead:  # removed the newest at the hand: restart at the oldest
-                self._ahead, self._passed = self._passed, self._ahead
-        return size
-
-    def request(self, key: Hashable, size: int) -> bool:
-        if key in self._sizes:
-            self._visited.add(key)
-            self.hits += 1
-            return True
-        self.misses += 1
-        if not 0 <= size <= self._limit:
-            if size < 0:
-                raise ValueError(f"object size must be non-negative, got {size!r}")
+        if size is None:
             return False
-        self._insert_new(key, size)
-        return False
-
-    def _insert_new(self, key: Hashable, size: int) -> bool:
-        if size > self._limit:
-            return False
-        sizes = self._sizes
-        used = self.used + size
-        cap = self.capacity
-        if used > cap:
-            visited = self._visited
-            ahead = self._ahead
-            passed = self._passed
-            slow = bool(self._values) or self.on_evict is not None
-            n = 0
-            freed = used
-            while used > cap:
-                while True:  # one eviction step
-                    if not ahead:  # the hand wraps round to the oldest object
-                        ahead, passed = passed, ahead
-                    k = ahead.popitem(False)[0]
-                    if k in visited:
-                        visited.discard(k)
-                        passed[k] = None
-                    else:
-                        break
-                if not ahead:  # the victim was the newest: the hand restarts at the oldest
-                    ahead, passed = passed, ahead
-                s = sizes.pop(k)
-                used -= s
-                n += 1
-                if slow:
-                    self._evicted(k)
-            self._ahead = ahead
-            self._passed = passed
-            if n:
-                self.evictions += n
-                self.evicted_bytes += freed - used
-        sizes[key] = size
-        self._ahead[key] = None
-        self.used = used
-        if self._victims:
-            self._flush()
+        self._visited.discard(key)
+        ahead = self._ahead
+        # Removing the hand's object leaves the hand on its newer neighbour,
+        # as in libCacheSim; past the newest, it restarts from the oldest.
+        if ahead.pop(key, 0) == 0:
+            del self._passed[key]
+        elif not ahead:
+            self._ahead, self._passed = self._passed, ahead
+        self.used -= size
         return True
 
+    def _make_request(self) -> RequestFn:
+        store = self
+        sizes = self._sizes
+        visited = self._visited
+        visit = visited.add
+        unvisit = visited.discard
+        values = self._values
+        cap = self.capacity
+        limit = self._limit
+        ahead: OrderedDict[Hashable, None] = OrderedDict()
+        passed: OrderedDict[Hashable, None] = OrderedDict()
+        used = hits = evictions = evicted_bytes = 0
 
-class S3FIFOStore(_CountedStore):
+        def request(key: Hashable, size: int) -> bool:
+            nonlocal used, hits, evictions, evicted_bytes, ahead, passed
+            if key in sizes:
+                visit(key)
+                hits += 1
+                return True
+            if not 0 <= size <= limit:
+                if size < 0:
+                    raise _size_error(size)
+                store._rejected += 1
+                return False
+            u = used + size
+            if u > cap:
+                slow = bool(values) or store.on_evict is not None
+                n = 0
+                freed = u
+                while u > cap:
+                    while True:  # one eviction step
+                        if not ahead:  # the hand wraps round to the oldest object
+                            ahead, passed = passed, ahead
+                        k = ahead.popitem(False)[0]
+                        if k in visited:
+                            unvisit(k)
+                            passed[k] = None
+                        else:
+                            break
+                    if not ahead:  # the victim was the newest: restart at the oldest
+                        ahead, passed = passed, ahead
+                    u -= sizes.pop(k)
+                    n += 1
+                    if slow:
+                        store._evicted(k)
+                evictions += n
+                evicted_bytes += freed - u
+                sizes[key] = size
+                ahead[key] = None
+                used = u
+                if store._victims:
+                    store._flush()
+                return False
+            sizes[key] = size
+            ahead[key] = None
+            used = u
+            return False
+
+        return request
+
+
+class S3FIFOStore(Store):
     """S3-FIFO with libCacheSim's defaults (small 10 %, ghost 90 %, threshold 2).
 
     ``_small`` and ``_main`` map key to stored size, oldest first; ``_freq``
     maps every resident key to its access count, so it doubles as the index
     of resident keys. ``_ghost`` maps recently evicted keys to their sizes.
+    The byte counts of the three queues and the warm-up flag are closure
+    cells of ``request``.
     """
 
-    __slots__ = (
-        "_small",
-        "_main",
-        "_ghost",
-        "_freq",
-        "_small_cap",
-        "_main_cap",
-        "_ghost_cap",
-        "_sb",
-        "_mb",
-        "_gb",
-        "_warmed",
-    )
+    __slots__ = ("_small", "_main", "_ghost", "_freq", "_small_cap", "_main_cap", "_ghost_cap")
     name = "s3fifo"
     SMALL_SIZE_RATIO: Final = 0.1
     GHOST_SIZE_RATIO: Final = 0.9
     MOVE_TO_MAIN_THRESHOLD: Final = 2
 
-    def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
-        super().__init__(capacity, max_object_size)
+    small_bytes = _cell("sb", "Bytes in the small queue.")
+    main_bytes = _cell("mb", "Bytes in the main queue.")
+    ghost_bytes = _cell("gb", "Bytes the ghost queue remembers (not stored).")
+    _warmed = _cell("warmed", "Whether the first eviction has happened (ends warm-up).")
+
+    @property
+    def used(self) -> int:  # type: ignore[override]
+        """Bytes stored: small plus main."""
+        return self.small_bytes + self.main_bytes
+
+    def _setup(self) -> None:
+        capacity = self.capacity
         small_cap = int(capacity * self.SMALL_SIZE_RATIO)
         if small_cap <= 0:
             raise ValueError(
@@ -598,10 +604,6 @@ class S3FIFOStore(_CountedStore):
         self._main: OrderedDict[Hashable, int] = OrderedDict()
         self._ghost: OrderedDict[Hashable, int] = OrderedDict()
         self._freq: dict[Hashable, int] = {}
-        self._sb = 0
-        self._mb = 0
-        self._gb = 0
-        self._warmed = False
 
     def _has(self, key: object) -> bool:
         return key in self._freq
@@ -615,18 +617,6 @@ class S3FIFOStore(_CountedStore):
     def size_of(self, key: Hashable) -> int | None:
         size = self._small.get(key)
         return size if size is not None else self._main.get(key)
-
-    @property
-    def small_bytes(self) -> int:
-        return self._sb
-
-    @property
-    def main_bytes(self) -> int:
-        return self._mb
-
-    @property
-    def ghost_bytes(self) -> int:
-        return self._gb
 
     def in_ghost(self, key: Hashable) -> bool:
         """Whether ``key`` is remembered by the ghost queue (for tests and metrics)."""
@@ -649,124 +639,114 @@ class S3FIFOStore(_CountedStore):
             return True
         return False
 
-    def _remove(self, key: Hashable) -> int | None:
+    def _remove(self, key: Hashable) -> bool:
         if self._freq.pop(key, None) is None:
-            return None
+            return False
         size = self._small.pop(key, None)
         if size is not None:
-            self._sb -= size
+            self.small_bytes -= size
         else:
-            size = self._main.pop(key)
-            self._mb -= size
-        return size
-
-    def request(self, key: Hashable, size: int) -> bool:
-        freq = self._freq
-        if key in freq:
-            freq[key] += 1
-            self.hits += 1
-            return True
-        self.misses += 1
-        if size < 0:
-            raise ValueError(f"object size must be non-negative, got {size!r}")
-        self._insert_new(key, size)
-        return False
-
-    def _insert_new(self, key: Hashable, size: int) -> bool:
-        # The ghost entry is consumed even when the object is then not admitted.
-        ghost_hit = False
-        if key in self._ghost:
-            self._gb -= self._ghost.pop(key)
-            ghost_hit = True
-        if size > self._limit:
-            return False
-        if self._sb + self._mb + size > self.capacity:
-            self._make_room(size)
-        small_cap = self._small_cap
-        if ghost_hit:
-            self._main[key] = size
-            self._mb += size
-        elif size >= small_cap:
-            # Only size == small capacity gets here: libCacheSim evicts for it
-            # and then does not insert it.
-            self.used = self._sb + self._mb
-            if self._victims:
-                self._flush()
-            return False
-        elif not self._warmed and self._sb >= small_cap:
-            self._main[key] = size
-            self._mb += size
-        else:
-            self._small[key] = size
-            self._sb += size
-        self._freq[key] = 0
-        self.used = self._sb + self._mb
-        if self._victims:
-            self._flush()
+            self.main_bytes -= self._main.pop(key)
         return True
 
-    def _make_room(self, size: int) -> None:
-        """Eviction steps until ``size`` more bytes fit."""
-        self._warmed = True
-        cap = self.capacity
-        main_cap = self._main_cap
+    def _make_request(self) -> RequestFn:
+        store = self
         small = self._small
         main = self._main
-        freq = self._freq
-        sb = self._sb
-        mb = self._mb
-        slow = bool(self._values) or self.on_evict is not None
-        n = 0
-        freed = 0
-        while sb + mb + size > cap:
-            if mb > main_cap or sb == 0:
-                # Main step: reinsert objects that were hit, drop the first that was not.
-                while True:
-                    k, s = main.popitem(False)
-                    f = freq[k]
-                    if f >= 1:
-                        main[k] = s
-                        freq[k] = (f if f < 3 else 3) - 1
-                    else:
-                        break
-                del freq[k]
-                mb -= s
-            else:
-                # Small step: promote objects hit twice, ghost the first that was not.
-                while small:
-                    k, s = small.popitem(False)
-                    if freq[k] >= 2:
-                        main[k] = s
-                        freq[k] = 0
-                        sb -= s
-                        mb += s
-                    else:
-                        break
-                else:
-                    continue  # everything was promoted; no bytes freed yet
-                del freq[k]
-                sb -= s
-                self._ghost_add(k, s)
-            n += 1
-            freed += s
-            if slow:
-                self._evicted(k)
-        self._sb = sb
-        self._mb = mb
-        if n:
-            self.evictions += n
-            self.evicted_bytes += freed
-
-    def _ghost_add(self, key: Hashable, size: int) -> None:
-        cap = self._ghost_cap
-        if size > cap:
-            return
         ghost = self._ghost
-        gb = self._gb + size
-        while gb > cap:
-            gb -= ghost.popitem(False)[1]
-        ghost[key] = size
-        self._gb = gb
+        freq = self._freq
+        values = self._values
+        cap = self.capacity
+        limit = self._limit
+        small_cap = self._small_cap
+        main_cap = self._main_cap
+        ghost_cap = self._ghost_cap
+        sb = mb = gb = 0
+        warmed = False
+        hits = evictions = evicted_bytes = 0
+
+        def request(key: Hashable, size: int) -> bool:
+            nonlocal sb, mb, gb, warmed, hits, evictions, evicted_bytes
+            if key in freq:
+                freq[key] += 1
+                hits += 1
+                return True
+            # The ghost entry is consumed even if the object is then not admitted.
+            ghost_hit = False
+            if key in ghost:
+                gb -= ghost.pop(key)
+                ghost_hit = True
+            if not 0 <= size <= limit:
+                if size < 0:
+                    raise _size_error(size)
+                store._rejected += 1
+                return False
+            if sb + mb + size > cap:
+                warmed = True
+                slow = bool(values) or store.on_evict is not None
+                n = 0
+                freed = 0
+                while sb + mb + size > cap:
+                    if mb > main_cap or sb == 0:
+                        # Main step: reinsert objects that were hit, drop the first that was not.
+                        while True:
+                            k, s = main.popitem(False)
+                            f = freq[k]
+                            if f >= 1:
+                                main[k] = s
+                                freq[k] = (f if f < 3 else 3) - 1
+                            else:
+                                break
+                        del freq[k]
+                        mb -= s
+                    else:
+                        # Small step: promote objects hit twice, ghost the first that was not.
+                        while small:
+                            k, s = small.popitem(False)
+                            if freq[k] >= 2:
+                                main[k] = s
+                                freq[k] = 0
+                                sb -= s
+                                mb += s
+                            else:
+                                break
+                        else:
+                            continue  # everything was promoted; no bytes freed yet
+                        del freq[k]
+                        sb -= s
+                        if s <= ghost_cap:  # the ghost is bounded by bytes
+                            gb += s
+                            while gb > ghost_cap:
+                                gb -= ghost.popitem(False)[1]
+                            ghost[k] = s
+                    n += 1
+                    freed += s
+                    if slow:
+                        store._evicted(k)
+                evictions += n
+                evicted_bytes += freed
+            if ghost_hit:
+                main[key] = size
+                mb += size
+            elif size >= small_cap:
+                # Only size == small capacity gets here: libCacheSim evicts for
+                # it and then does not insert it.
+                store._rejected += 1
+                if store._victims:
+                    store._flush()
+                return False
+            elif not warmed and sb >= small_cap:
+                main[key] = size  # warm-up: small is full before the first eviction
+                mb += size
+            else:
+                small[key] = size
+                sb += size
+            freq[key] = 0
+            if store._victims:
+                store._flush()
+            return False
+
+        return request
 
 
 POLICIES: dict[str, type[Store]] = {

@@ -390,6 +390,7 @@ def test_randomized_invariants(policy):
             stored_size.update((key, store.size_of(key)) for key in store)
             assert store.used == sum(store.size_of(x) for x in store) <= capacity
             assert len(store) == len(store.keys()) == len(set(store.keys()))
+            assert set(store._values) <= set(store.keys())  # no value outlives its key
             if cap_obj is not None:
                 assert all(store.size_of(x) <= cap_obj for x in store)
             if isinstance(store, S3FIFOStore):
@@ -422,3 +423,14 @@ def test_lru_and_fifo_match_a_naive_reference():
                     size[k] = s
                 assert store.request(k, s) == expect_hit
                 assert store.keys() == order
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_values_without_callback_leave_with_their_keys(policy):
+    store = make_store(policy, 100)
+    for i in range(200):
+        store.insert(i, 5, value=f"v{i}" if i % 3 == 0 else None)
+        store.request(i // 2, 5)
+        assert set(store._values) <= set(store)
+        assert all(store.peek(k) == f"v{k}" for k in store._values)
+    assert store.evictions > 100
