@@ -615,3 +615,16 @@ def test_misspelt_keys_inside_inline_tables_and_section_names():
 def test_a_section_of_the_wrong_type():
     (p,) = problems_of("dns = 5\n" + MINIMAL)
     assert p == "dns: expected a table ([dns] or {...}), got an integer 5"
+
+
+def test_cdn_validate_checks_and_summarises_a_trace(tmp_path):
+    scenario = tmp_path / "traced.toml"
+    scenario.write_text(MINIMAL + '[workload]\ntrace = "trace.csv"\n')
+    trace = tmp_path / "trace.csv"
+    trace.write_text("time,client,key,size\n0.5,Paris,/a,100\n1.5,Paris,/b,200\n2.0,FRA,/a,100\n")
+    out = run_cdn("validate", str(scenario))
+    assert out.returncode == 0, out.stderr
+    assert "3 requests over 2.0 s from 2 clients, 2 distinct objects" in out.stdout
+    trace.write_text("time,client,key,size\n0.5,Paris,/a,100\nsoon,Paris,/b,200\n")
+    out = run_cdn("validate", str(scenario))
+    assert out.returncode == 2 and "line 3" in out.stderr and "Traceback" not in out.stderr

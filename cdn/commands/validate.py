@@ -74,12 +74,18 @@ def summary(s) -> str:
         if w.requests is not None
         else f"{w.rate:g}/s x {format_duration(w.duration)}"
     )
-    source = (
-        f"trace {w.trace}"
-        if w.trace
-        else f"catalog {w.catalog_size:,} objects, zipf {w.zipf_alpha:g}"
-    )
-    lines.append(f"workload: {w.expected_requests:,} requests expected ({how}); {source}")
+    source = f"catalog {w.catalog_size:,} objects, zipf {w.zipf_alpha:g}"
+    if w.trace is not None:  # a malformed trace is an error here too (exit 2, line named)
+        from cdn.workload import scan_trace
+
+        tr = scan_trace(w.trace)
+        lines.append(
+            f"workload: replays {w.trace}: {tr.rows:,} requests over "
+            f"{format_duration(tr.duration)} from {len(tr.clients):,} clients, "
+            f"{len(tr.keys):,} distinct objects"
+        )
+    else:
+        lines.append(f"workload: {w.expected_requests:,} requests expected ({how}); {source}")
     shaped = diurnal_requests(s)
     if shaped is not None:
         lines.append(
