@@ -220,3 +220,41 @@ def test_trace_clients_by_address_plan(tmp_path):
     bad = write_trace(tmp_path / "bad.csv", [("0", "10.1.2.3", "/a", 1)])
     out = run_cdn("simulate", scen, "--trace", bad, "-o", str(tmp_path / "o2"))
     assert out.returncode == 2 and "10.1.2.3" in out.stderr
+
+
+def _sweep_rows(path) -> dict[str, dict]:
+    with open(path, newline="") as fh:
+        return {r["variant"]: r for r in csv.DictReader(fh)}
+
+
+def test_sweep_grid_on_local_processes_and_on_dask(tmp_path, capsys):
+    from cdn.cli import main
+
+    scen = one_edge_scenario(tmp_path, capacity="1MB")
+    local = tmp_path / "local"
+    out = run_cdn("sweep", scen, "--set", "edges.capacity=200kB,50MB", "--set",
+                  "dns.policy=latency", "-o", str(local))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = _sweep_rows(local / "sweep.csv")
+    assert len(rows) == 2
+    small = rows["edges.capacity=200kB_dns.policy=latency"]
+    big = rows["edges.capacity=50MB_dns.policy=latency"]
+    assert float(small["hit_ratio"]) < float(big["hit_ratio"])
+    variant_dir = local / "edges.capacity=50MB_dns.policy=latency"
+    summary = json.loads((variant_dir / "summary.json").read_text())
+    assert summary["scenario"]["name"].startswith("one-edge_")
+
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:  # fmt: skip
+        rc = main(["sweep", scen, "--set", "edges.capacity=200kB,50MB", "--set",
+                   "dns.policy=latency", "--scheduler", cluster.scheduler_address,
+                   "-o", str(tmp_path / "dask")])  # fmt: skip
+    assert rc == 0
+    # The same figures wherever it ran.
+    assert _sweep_rows(tmp_path / "dask" / "sweep.csv") == rows
+
+    capsys.readouterr()
+    assert main(["sweep", scen, "--set", "edges.capacity=lots", "-o", str(tmp_path / "b")]) == 2
+    assert "capacity" in capsys.readouterr().err
