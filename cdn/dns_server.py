@@ -49,8 +49,10 @@ Rules this file follows (RFC 1035, 6891, 7871, 8482, and DESIGN.md):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import socket
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -337,8 +339,12 @@ class DnsServer:
         self._udp_s: dict[tuple[bytes, str], tuple] = {}
         self._tcp_q: dict[bytes, tuple] = {}
         self._tcp_s: dict[tuple[bytes, str], tuple] = {}
-        self.stats: dict[tuple, int] = {}  # (transport, qtype, rcode, ecs, edges) -> count
-        self.cache_hits = 0
+        # counters: a stat key (transport, qtype, rcode, ECS used, edges) gets a
+        # small id on a miss; the hot path bumps a list slot (no tuple hashing)
+        self._stat_ids: dict[tuple, int] = {}
+        self._stat_keys: list[tuple] = []
+        self._counts: list[int] = []
+        self.misses = 0  # replies computed by the full path
         self.dropped = 0
         self._udp_transport = None
         self._tcp_server = None
@@ -486,7 +492,8 @@ class DnsServer:
         ar = (1 if extra else 0) + (1 if opt else 0)
         body = b"".join(answers) + b"".join(auth) + extra + opt
         out = _HDR.pack(q.id, flags, 1, len(answers), len(auth), ar) + q.question + body
-        size = q.payload if udp else MAX_TCP  # payload: 512 without EDNS, never below
+        # UDP: the smaller of the requester's size and ours (no fragments); 512 without EDNS
+        size = min(q.payload, EDNS_PAYLOAD) if udp else MAX_TCP
         if len(out) > size:  # keep the question and OPT, set TC: retry over TCP
             out = _HDR.pack(q.id, flags | 0x0200, 1, 0, 0, 1 if opt else 0) + q.question + opt
         return out
@@ -502,7 +509,14 @@ class DnsServer:
             self.dropped += 1
             return None
         reply, used_source, cacheable, stat = res
-        entry = (reply[2:], ("udp" if udp else "tcp", *stat))
+        self.misses += 1
+        key = ("udp" if udp else "tcp", *stat)
+        sid = self._stat_ids.get(key)
+        if sid is None:
+            sid = self._stat_ids[key] = len(self._stat_keys)
+            self._stat_keys.append(key)
+            self._counts.append(0)
+        entry = (reply[2:], sid)
         if cacheable and self.use_cache:
             tail = data[2:]
             if used_source:
@@ -517,14 +531,21 @@ class DnsServer:
     def _log(self, data: bytes, source: str, entry) -> None:
         from dnslib import QTYPE, RCODE
 
-        _, qt, rc, ecs, edges = entry[1]
+        transport, qt, rc, _ecs, edges = self._stat_keys[entry[1]]
+        try:
+            q = parse_query(data)
+            name = b".".join(q.labels).decode("ascii", "replace") + "."
+            subnet = f"{q.ecs.ip()}/{q.ecs.source}" if q.ecs else "-"
+        except FormErr:
+            name, subnet = "?", "-"
         qlog.info(
-            "%s %s %s %s ecs=%s edges=%s",
-            entry[1][0],
+            "%s %s %s %s %s ecs=%s edges=%s",
+            transport,
             source,
-            QTYPE.get(qt, qt) if isinstance(qt, int) else qt,
-            RCODE.get(rc, rc),
-            ecs,
+            name,
+            QTYPE.get(qt, qt) if isinstance(qt, int) else "-",
+            "BADVERS" if rc == BADVERS else RCODE.get(rc, rc),
+            subnet,
             ",".join(edges) or "-",
         )
 
@@ -534,6 +555,10 @@ class DnsServer:
         self._udp_transport, _ = await loop.create_datagram_endpoint(
             lambda: _UdpProtocol(self), local_addr=(host, port)
         )
+        sock = self._udp_transport.get_extra_info("socket")
+        with contextlib.suppress(OSError):  # absorb bursts instead of dropping them
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         port = self._udp_transport.get_extra_info("sockname")[1]
         try:
             self._tcp_server = await asyncio.start_server(
@@ -582,8 +607,6 @@ class DnsServer:
                     entry = self._miss(data, source, False)
                     if entry is None:
                         break  # garbage on a stream: close it
-                else:
-                    self.cache_hits += 1
                 self._count(entry)
                 if self.query_log:
                     self._log(data, source, entry)
@@ -596,38 +619,49 @@ class DnsServer:
             self._tcp_writers.discard(writer)
             writer.close()
 
+    @property
+    def cache_hits(self) -> int:
+        """Replies served from the answer cache."""
+        return sum(self._counts) - self.misses
+
+    @property
+    def stats(self) -> dict[tuple, int]:
+        """(transport, qtype, rcode, ECS used, edges) -> replies sent."""
+        return dict(zip(self._stat_keys, list(self._counts), strict=False))
+
     def _count(self, entry) -> None:
-        k = entry[1]
-        self.stats[k] = self.stats.get(k, 0) + 1
+        self._counts[entry[1]] += 1
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
+    """The hot path: two dict lookups, patch the ID, send, bump one counter."""
+
     def __init__(self, server: DnsServer):
         self.server = server
         self.transport = None
+        # the caches are flushed with clear(), never replaced: safe to bind
+        self._q = server._udp_q
+        self._s = server._udp_s
+        self._counts = server._counts
+        self._sendto = None
 
     def connection_made(self, transport):
         self.transport = transport
+        self._sendto = transport.sendto
 
     def datagram_received(self, data: bytes, addr) -> None:
-        srv = self.server
         tail = data[2:]
-        entry = srv._udp_q.get(tail)
+        entry = self._q.get(tail)
         if entry is None:
-            entry = srv._udp_s.get((tail, addr[0]))
+            entry = self._s.get((tail, addr[0]))
             if entry is None:
-                entry = srv._miss(data, addr[0], True)
+                entry = self.server._miss(data, addr[0], True)
                 if entry is None:
                     return
-            else:
-                srv.cache_hits += 1
-        else:
-            srv.cache_hits += 1
-        self.transport.sendto(data[:2] + entry[0], addr)
-        stats, k = srv.stats, entry[1]
-        stats[k] = stats.get(k, 0) + 1
-        if srv.query_log:
-            srv._log(data, addr[0], entry)
+        self._sendto(data[:2] + entry[0], addr)
+        self._counts[entry[1]] += 1
+        if self.server.query_log:
+            self.server._log(data, addr[0], entry)
 
     def error_received(self, exc) -> None:  # ICMP errors from earlier sends: ignore
         pass
