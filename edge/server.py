@@ -190,6 +190,7 @@ class Entry:
     upstream_status: str  # upstream Cache-Status entries
     surrogate_keys: tuple[str, ...]
     size: int
+    varies: bool  # has a Vary field (its secondary key may still be empty)
 
 
 @dataclass
@@ -328,7 +329,7 @@ class Edge:
             entry = self.store.peek(key)
             if entry is None:
                 continue
-            if not sk or P.vary_matches(entry.stored, req):
+            if not entry.varies or P.vary_matches(entry.stored, req):
                 self.store.lookup(key)
                 return key, entry, None
         return None, None, "vary-miss"
@@ -340,7 +341,8 @@ class Edge:
         upstream = _join([v for k, v in hdrs if k.lower() == "cache-status"])
         tags = tuple(t for v in get_all(hdrs, "surrogate-key") for t in v.split() if t)
         size = len(body) + sum(len(k) + len(v) + 4 for k, v in hdrs)
-        return Entry(target, stored, body, own, upstream, tags, size)
+        varies = bool(P.vary_fields(hdrs))
+        return Entry(target, stored, body, own, upstream, tags, size, varies)
 
     # -- responses ---------------------------------------------------------------
 
@@ -488,7 +490,7 @@ class Edge:
         if entry is None:
             return None
         req = _pairs(request.headers)
-        if entry.stored.vary and not P.vary_matches(entry.stored, req):
+        if entry.varies and not P.vary_matches(entry.stored, req):
             return None
         age, ttl = P.age_and_ttl(entry.stored, time.time())
         return self._serve(

@@ -213,7 +213,7 @@ def test_vary_keeps_variants_apart():
                 headers={"Vary": "Accept-Language", "Cache-Control": "max-age=100"},
             )
 
-        t.origin.routes["/v"] = negotiate
+        t.origin.routes["/v"] = t.origin.routes["/v2"] = negotiate
         r, b = await t.get("/v", headers={"Accept-Language": "en"})
         assert b == b"hello in en" and "fwd=uri-miss" in params(r.headers["Cache-Status"])
         r, b = await t.get("/v", headers={"Accept-Language": "fr"})
@@ -225,6 +225,14 @@ def test_vary_keeps_variants_apart():
         r, b = await t.get("/v")
         assert b == b"hello in none" and "fwd=vary-miss" in params(r.headers["Cache-Status"])
         assert t.origin.count["/v"] == 3
+        # A variant stored for a request without the field (empty secondary key) is not
+        # reused for a request that has it.
+        r, b = await t.get("/v2")
+        assert b == b"hello in none"
+        r, b = await t.get("/v2", headers={"Accept-Language": "de"})
+        assert b == b"hello in de" and "fwd=vary-miss" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/v2")
+        assert b == b"hello in none" and "hit" in params(r.headers["Cache-Status"])
 
     run(body)
 
