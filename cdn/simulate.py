@@ -321,11 +321,15 @@ class Simulation:
             rng = np.random.default_rng([self.seed, 0x7ACE])
             cdf = np.cumsum(shares)
             cgroup = np.searchsorted(cdf, rng.random(len(self.trace.clients)), side="right")
-            self._blocks = lambda: wlmod.read_trace(
-                self.trace, client_place, np.minimum(cgroup, G - 1), key_ctype, seed=self.seed,
-                keepalive=wl.keepalive, hosts=CLIENT_HOSTS, service_sampler=sampler,
+            self._blocks = lambda: wlmod.limit(
+                wlmod.read_trace(
+                    self.trace, client_place, np.minimum(cgroup, G - 1), key_ctype,
+                    seed=self.seed, keepalive=wl.keepalive, hosts=CLIENT_HOSTS,
+                    service_sampler=sampler,
+                ),
+                duration=duration, requests=requests,
             )  # fmt: skip
-            self.expected = self.trace.rows
+            self.expected = min(self.trace.rows, requests or self.trace.rows)
         else:
             pop = wlmod.Population(
                 weights=np.array(weights, dtype=np.float64),
@@ -532,10 +536,9 @@ class Simulation:
     def summary(self) -> dict:
         sc = self.scenario
         extra = {
-            "conditions": {
-                "chunk_independent": True,
+            "model": {
                 "client_hosts_per_place_and_resolver": CLIENT_HOSTS,
-                "resolver_queries": int(self.dns.queries),
+                "resolver_queries_to_authoritative": int(self.dns.queries),
             }
         }
         out = self.stats.summary(

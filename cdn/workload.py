@@ -303,6 +303,24 @@ def rechunk(blocks: Iterable[Requests], chunk: int) -> Iterator[Requests]:
         yield Requests.concat(pending)
 
 
+def limit(
+    blocks: Iterable[Requests], *, duration: float | None = None, requests: int | None = None
+) -> Iterator[Requests]:
+    """Cut a stream at ``duration`` seconds and/or after ``requests`` requests."""
+    left = requests if requests is not None else math.inf
+    for b in blocks:
+        if duration is not None and len(b) and b.t[-1] >= duration:
+            b = b.slice(0, int(np.searchsorted(b.t, duration, side="left")))
+            left = min(left, len(b))
+        if len(b) > left:
+            b = b.slice(0, int(left))
+        left -= len(b)
+        if len(b):
+            yield b
+        if left <= 0:
+            return
+
+
 # --- trace files --------------------------------------------------------------------
 
 TRACE_HEADER = ("time", "client", "key", "size")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,3 +259,52 @@ def test_sweep_grid_on_local_processes_and_on_dask(tmp_path, capsys):
     capsys.readouterr()
     assert main(["sweep", scen, "--set", "edges.capacity=lots", "-o", str(tmp_path / "b")]) == 2
     assert "capacity" in capsys.readouterr().err
+
+
+def _outcomes_of(tmp_path, cache_control, rows, events) -> dict:
+    scen = one_edge_scenario(tmp_path)
+    text = Path(scen).read_text(encoding="utf-8").replace("max-age=315360000", cache_control)
+    path = tmp_path / "events.toml"
+    path.write_text(text + "\n" + events, encoding="utf-8")
+    trace = write_trace(tmp_path / "t.csv", rows)
+    return simulate(str(path), out_dir=tmp_path / "o", trace=trace).summary
+
+
+ORIGIN_DOWN = """
+[[events]]
+at = "2s"
+kind = "origin_down"
+duration = "10s"
+"""
+
+
+def test_origin_down_serves_stale_if_error_and_fails_the_rest(tmp_path):
+    rows = [(0, "Frankfurt", "/a", 100), (0.5, "Frankfurt", "/a", 100),
+            (3, "Frankfurt", "/a", 100), (4, "Frankfurt", "/b", 100),
+            (13, "Frankfurt", "/a", 100), (14, "Frankfurt", "/b", 100)]  # fmt: skip
+    s = _outcomes_of(tmp_path, "max-age=1, stale-if-error=60", rows, ORIGIN_DOWN)
+    o = s["outcomes"]
+    assert (o["miss"], o["hit"], o["stale"], o["error"], o["revalidated"]) == (2, 1, 1, 1, 1)
+    assert s["origin"] == {"requests": 3, "conditional": 1, "bytes": 200}
+    s = _outcomes_of(tmp_path, "max-age=1", rows, ORIGIN_DOWN)  # no stale-if-error
+    assert s["outcomes"]["error"] == 2 and s["outcomes"]["stale"] == 0
+
+
+def test_purge_by_prefix_and_url(tmp_path):
+    rows = [(0, "Frankfurt", "/img/1", 10), (0.1, "Frankfurt", "/img/2", 10),
+            (0.2, "Frankfurt", "/css/x", 10), (0.3, "Frankfurt", "/img/1", 10),
+            (3, "Frankfurt", "/img/1", 10), (3.1, "Frankfurt", "/css/x", 10),
+            (6, "Frankfurt", "/css/x", 10)]  # fmt: skip
+    events = """
+[[events]]
+at = "2s"
+kind = "purge"
+prefix = "/img/"
+
+[[events]]
+at = "5s"
+kind = "purge"
+url = "/css/x"
+"""
+    o = _outcomes_of(tmp_path, "max-age=315360000", rows, events)["outcomes"]
+    assert (o["miss"], o["hit"]) == (5, 2)

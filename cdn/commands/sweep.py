@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "sweep",
         help="simulate a grid of scenario variants in parallel",
-        description=__doc__.split("\n\n", 1)[1].strip(),
+        description=__doc__.split("\n\n", 1)[1].replace("``", "").strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("scenario", help="scenario file or bundled name")
