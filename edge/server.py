@@ -412,6 +412,16 @@ class Edge:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         target = request.raw_path
+        if target[:1] != "/":
+            target = _origin_form(target)
+            if target is None:
+                return self._simple(
+                    400,
+                    "400 Bad Request: this edge is a reverse proxy; the request target must be "
+                    "a path (/...) or an absolute http URL, not '*' or an authority (CONNECT)",
+                    self._status_field("", detail="bad-target"),
+                    "error",
+                )
         if target.startswith(ADMIN_PREFIX):
             return self._admin(request, target)
         method = request.method
@@ -944,6 +954,17 @@ def _status_field(name: str, upstream: str, hit: bool, ttl: int | None, params: 
     return f"{upstream}, {mine}" if upstream else mine
 
 
+def _origin_form(target: str) -> str | None:
+    """The path and query of an absolute-form target (RFC 9112 3.2.2); None for others."""
+    if not target.lower().startswith(("http://", "https://")):
+        return None
+    try:
+        url = URL(target, encoded=True)
+    except ValueError:
+        return None
+    return url.raw_path_qs if url.raw_path.startswith("/") else "/"
+
+
 def _only_304_fields(headers: CIMultiDict) -> CIMultiDict:
     """RFC 9110 15.4.5: a 304 carries the validators and caching fields, not content ones."""
     keep = _NOT_MODIFIED_FIELDS | {"age", "via", "cache-status"}
@@ -991,10 +1012,31 @@ def _handler_args(config: EdgeConfig) -> dict:
     }
 
 
-async def start_edge(config: EdgeConfig) -> web.AppRunner:
-    """Start an edge on ``config.host:config.port``; ``await runner.cleanup()`` stops it."""
-    app = create_edge_app(config)
-    runner = web.AppRunner(app, access_log=None, **_handler_args(config))
+class EdgeRunner:
+    """A running edge: ``edge`` (the :class:`Edge`), ``addresses``, ``await cleanup()``."""
+
+    def __init__(self, edge: Edge, runner: web.BaseRunner):
+        self.edge = edge
+        self.runner = runner
+
+    @property
+    def addresses(self) -> list:
+        return self.runner.addresses
+
+    async def cleanup(self) -> None:
+        await self.runner.cleanup()
+        await self.edge.close()
+
+
+async def start_edge(config: EdgeConfig) -> EdgeRunner:
+    """Start an edge on ``config.host:config.port``; ``await runner.cleanup()`` stops it.
+
+    It runs on aiohttp's low-level server (no router, no middlewares): every request
+    target reaches :meth:`Edge.handle`, and the hit path is shorter.
+    """
+    edge = Edge(config)
+    await edge.open()
+    runner = web.ServerRunner(web.Server(edge.handle, access_log=None, **_handler_args(config)))
     await runner.setup()
     site = web.TCPSite(
         runner, config.host, config.port, reuse_port=config.reuse_port or None, backlog=1024
@@ -1003,9 +1045,10 @@ async def start_edge(config: EdgeConfig) -> web.AppRunner:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
+        await edge.close()
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise OSError(exc.errno, f"cannot listen on {config.host}:{config.port}: {why}") from None
-    return runner
+    return EdgeRunner(edge, runner)
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

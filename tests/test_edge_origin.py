@@ -10,7 +10,7 @@ import os
 import aiohttp
 from yarl import URL
 
-from edge.server import EDGE_KEY, EdgeConfig, start_edge
+from edge.server import EdgeConfig, start_edge
 from origin.rules import PathRules
 from origin.server import STATS, OriginConfig, start_origin
 from tests.conftest import free_port
@@ -43,7 +43,7 @@ def run(tmp_path, body) -> None:
                         return r, await r.read()
 
                 stats = origin.app[STATS]
-                await asyncio.wait_for(body(get, stats, edge.app[EDGE_KEY], tmp_path), 30)
+                await asyncio.wait_for(body(get, stats, edge.edge, tmp_path), 30)
         finally:
             await edge.cleanup()
             await origin.cleanup()

@@ -23,7 +23,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
-from edge.server import EDGE_KEY, EdgeConfig, start_edge
+from edge.server import EDGE_KEY, EdgeConfig, create_edge_app, start_edge
 from tests.conftest import REPO, free_port, run_cdn
 
 
@@ -78,7 +78,7 @@ class T:
     def __init__(self, origin: Origin, runner: web.AppRunner, port: int, client):
         self.origin = origin
         self.runner = runner
-        self.edge = runner.app[EDGE_KEY]
+        self.edge = runner.edge
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         self.client: aiohttp.ClientSession = client
@@ -779,3 +779,37 @@ def test_config_for_a_scenario_edge_and_bad_configs():
     ):
         with pytest.raises(ValueError, match=words):
             validate_config(EdgeConfig(**{"origin": "http://127.0.0.1:9", **bad}))
+
+
+def test_request_targets_and_the_mountable_app():
+    async def body(t: T):
+        t.origin.set("/x", b"x", headers=FRESH)
+        for raw, status in (
+            (b"GET http://elsewhere.example/x HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n", b"200"),
+            (b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", b"400"),
+            (b"CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n", b"400"),
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", t.port)
+            writer.write(raw)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            assert head.split()[1] == status, (raw, head)
+            assert b"Cache-Status: edge" in head and b"Via: 1.1 edge" in head
+        # absolute-form goes to our origin, by path, never to the named host
+        assert t.origin.log[-1][1] == "/x" and t.origin.count["/x"] == 1
+        # The same edge as a web.Application, for mounting in another aiohttp server.
+        app = create_edge_app(EdgeConfig(origin=t.origin.url))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            for expect in ("fwd=uri-miss", "hit"):
+                async with t.client.get(f"http://127.0.0.1:{port}/x") as r:
+                    assert await r.read() == b"x" and expect in params(r.headers["Cache-Status"])
+            assert app[EDGE_KEY].store.used > 0
+        finally:
+            await runner.cleanup()
+
+    run(body)
