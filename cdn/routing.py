@@ -55,6 +55,7 @@ import hashlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from cdn.geo import fiber_rtt_ms, great_circle_km
 from cdn.places import Place
@@ -85,8 +86,9 @@ class Answer:
     all_down: bool = False  # True: no edge was up, so all were candidates
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """An edge that is up, as one client sees it (a tuple: built per decision)."""
+
     index: int  # scenario order, the final tie-breaker
     name: str
     weight: float
@@ -111,6 +113,12 @@ def near_set(cands: Sequence[Candidate], slack_ms: float) -> list[Candidate]:
 
 def _by_rtt(cands: Iterable[Candidate]) -> list[Candidate]:
     return sorted(cands, key=lambda c: (c.rtt_ms, c.index))
+
+
+def _beyond(cands: Sequence[Candidate], near: Sequence[Candidate]) -> list[Candidate]:
+    """The candidates outside the near set, in RTT order."""
+    inside = {c.index for c in near}
+    return _by_rtt(c for c in cands if c.index not in inside)
 
 
 class Policy:
@@ -147,7 +155,7 @@ class Weighted(Policy):
 
     def rank(self, cands, key, slack_ms):
         near = near_set(cands, slack_ms)
-        rest = [c for c in _by_rtt(cands) if c not in near]
+        rest = _beyond(cands, near)
         u = _unit_hash(b"weighted", key)
         order: list[Candidate] = []
         pool = list(near)
@@ -177,7 +185,7 @@ class Consistent(Policy):
 
     def rank(self, cands, key, slack_ms):
         near = near_set(cands, slack_ms)
-        rest = [c for c in _by_rtt(cands) if c not in near]
+        rest = _beyond(cands, near)
 
         def score(c: Candidate) -> float:
             u = _unit_hash(b"hrw", key, c.name.encode())
@@ -273,23 +281,26 @@ class Router:
         self.answers = max(1, int(answers or 1))
         self.slack_ms = float(slack_ms if slack_ms is not None else 10.0)
         self._rtt = rtt_function(network)
-        self._table: dict[Place, tuple[tuple[float, float], ...]] = {}
+        self._table: dict[Place, tuple[Candidate, ...]] = {}
         self._cache: dict[tuple, Answer] = {}
         for p in places:
             self._row(p)
         self._fallback_order = self._unlocated_order(fallback, origin)
 
     # -- tables ------------------------------------------------------------
-    def _row(self, place: Place) -> tuple[tuple[float, float], ...]:
-        """(rtt_ms, km) from ``place`` to every edge, computed once per place."""
+    def _row(self, place: Place) -> tuple[Candidate, ...]:
+        """Every edge as a candidate for ``place`` (RTT and distance), computed once."""
         row = self._table.get(place)
         if row is None:
             row = tuple(
-                (
+                Candidate(
+                    i,
+                    e.name,
+                    e.weight,
                     float(self._rtt(place, e.place)),
                     great_circle_km(place.lat, place.lon, e.place.lat, e.place.lon),
                 )
-                for e in self.edges
+                for i, e in enumerate(self.edges)
             )
             if len(self._table) >= _CACHE_LIMIT:
                 self._table.clear()
@@ -300,7 +311,7 @@ class Router:
         order = list(range(len(self.edges)))
         if origin is not None:
             row = self._row(origin)
-            order.sort(key=lambda i: (row[i][0], i))
+            order.sort(key=lambda i: (row[i].rtt_ms, i))
         if fallback is not None:
             i = self.names.index(fallback)
             order.remove(i)
@@ -308,7 +319,7 @@ class Router:
         return tuple(order)
 
     def rtt_ms(self, place: Place, edge: str) -> float:
-        return self._row(place)[self.names.index(edge)][0]
+        return self._row(place)[self.names.index(edge)].rtt_ms
 
     # -- the decision ------------------------------------------------------
     def route(
@@ -336,17 +347,9 @@ class Router:
             ans = Answer(tuple(ranked[: self.answers]), located=False, all_down=all_down)
         else:
             row = self._row(place)
-            cands = [
-                Candidate(
-                    i,
-                    self.names[i],
-                    self.edges[i].weight,
-                    row[i][0],
-                    row[i][1],
-                    float(load.get(self.names[i], 0.0)) if load else 0.0,
-                )
-                for i in up
-            ]
+            cands = [row[i] for i in up]
+            if load:
+                cands = [c._replace(load=float(load.get(c.name, 0.0))) for c in cands]
             ranked_c = self.policy.rank(cands, key, self.slack_ms)
             edges = tuple(c.name for c in ranked_c[: self.answers])
             if keyed:

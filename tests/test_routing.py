@@ -233,3 +233,25 @@ def test_address_plan():
     assert client_block(sc, resolve_place("Lagos"))[0] == ipaddress.ip_network("127.64.0.0/24")
     with pytest.raises(KeyError):
         client_block(sc, resolve_place("Oslo"))
+
+
+def test_health_tracker_hysteresis():
+    from cdn.health import HealthTracker
+
+    t = HealthTracker(["a", "b"], failures=3, successes=2)
+    assert t.down == frozenset() and t.generation == 0
+    # two failures, a success, two failures: the streak restarts, still up
+    for ok in (False, False, True, False, False):
+        assert t.observe("a", ok, now=1.0) is None
+    change = t.observe("a", False, now=2.5)  # the third in a row
+    assert change is not None and change.edge == "a" and not change.up and change.at == 2.5
+    assert t.down == frozenset({"a"}) and t.generation == 1 and t.is_up("b")
+    assert t.observe("a", False) is None  # already down
+    assert t.observe("a", True) is None  # one success is not enough
+    assert t.observe("a", False) is None  # and a failure resets it
+    assert t.observe("a", True) is None
+    change = t.observe("a", True)
+    assert change is not None and change.up and change.streak == 2
+    assert t.down == frozenset() and t.generation == 2
+    with pytest.raises(ValueError):
+        HealthTracker(["a"], failures=0)
