@@ -115,8 +115,8 @@ class Store:
     __slots__ = (
         "capacity",
         "max_object_size",
-        "on_evict",
         "request",
+        "_on_evict",
         "_limit",
         "_values",
         "_victims",
@@ -124,6 +124,7 @@ class Store:
         "_lookup_misses",
         "_rejected",
         "_removed",
+        "_removed_bytes",
         "_inserted",
     )
     name: str = "store"
@@ -131,8 +132,8 @@ class Store:
 
     used = _cell("used", "Bytes stored: the sum of the stored sizes.")
     hits = _cell("hits", "Hits counted by request and lookup.")
-    evictions = _cell("evictions", "Objects evicted (removals are not evictions).")
-    evicted_bytes = _cell("evicted_bytes", "Bytes evicted.")
+    _admitted = _cell("admitted", "Objects ever inserted.")
+    _admitted_bytes = _cell("admitted_bytes", "Bytes ever inserted.")
 
     def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
@@ -150,17 +151,18 @@ class Store:
             )
         self.capacity = capacity
         self.max_object_size = max_object_size
-        self.on_evict: EvictCallback | None = None
+        self._on_evict: EvictCallback | None = None
         # The largest admissible size, so the hot path makes one comparison.
         self._limit = capacity if max_object_size is None else min(capacity, max_object_size)
         # Never rebound: the hot paths hold on to this dict.
         self._values: dict[Hashable, Any] = {}
         # Evictions whose callbacks are due once the store is consistent again.
         self._victims: list[tuple[Hashable, Any]] = []
-        # Cold counters, from which ``misses`` is derived.
+        # Cold counters, from which the other counters are derived.
         self._lookup_misses = 0
         self._rejected = 0  # misses of request() that inserted nothing
         self._removed = 0
+        self._removed_bytes = 0
         self._inserted = 0  # objects inserted by insert()
         self._setup()
         self.request = self._make_request()
@@ -170,13 +172,34 @@ class Store:
 
     # -- the public API, shared by every policy ---------------------------------
 
+    # The hot path counts only hits and what it admits; the rest follows,
+    # since every object that came in is still here, was evicted or removed.
+
     @property
     def misses(self) -> int:
         """Misses counted by request and lookup."""
-        # Every object that came in (still here, evicted or removed) came
-        # through a miss of request() or through insert().
-        came_in = len(self) + self.evictions + self._removed
-        return came_in - self._inserted + self._rejected + self._lookup_misses
+        return self._admitted - self._inserted + self._rejected + self._lookup_misses
+
+    @property
+    def evictions(self) -> int:
+        """Objects evicted (removals are not evictions)."""
+        return self._admitted - len(self) - self._removed
+
+    @property
+    def evicted_bytes(self) -> int:
+        """Bytes evicted."""
+        return self._admitted_bytes - self.used - self._removed_bytes
+
+    @property
+    def on_evict(self) -> EvictCallback | None:
+        """Called as ``on_evict(key, value)`` for each eviction, after the
+        operation that evicted has finished (so it may call ``remove``)."""
+        return self._on_evict
+
+    @on_evict.setter
+    def on_evict(self, callback: EvictCallback | None) -> None:
+        self._on_evict = callback
+        self._cells["watched"].cell_contents = callback is not None
 
     def lookup(self, key: Hashable) -> Any:
         """The stored value (or :data:`PRESENT`) after the policy's hit update; None on a miss."""
@@ -216,9 +239,11 @@ class Store:
 
     def remove(self, key: Hashable) -> bool:
         """Drop ``key`` without counting an eviction; False if it was not stored."""
-        if not self._remove(key):
+        size = self._remove(key)
+        if size is None:
             return False
         self._removed += 1
+        self._removed_bytes += size
         if self._values:
             self._values.pop(key, None)
         return True
@@ -251,7 +276,7 @@ class Store:
     def _evicted(self, key: Hashable) -> None:
         """Drop an evicted key's value and queue its callback (slow path; no counting)."""
         value = self._values.pop(key, None) if self._values else None
-        if self.on_evict is not None:
+        if self._on_evict is not None:
             self._victims.append((key, value))
 
     def _flush(self) -> None:
@@ -262,7 +287,7 @@ class Store:
         """
         victims = self._victims
         self._victims = []
-        callback = self.on_evict
+        callback = self._on_evict
         if callback is not None:
             for key, value in victims:
                 callback(key, value)
@@ -281,8 +306,8 @@ class Store:
     def _has(self, key: object) -> bool:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _remove(self, key: Hashable) -> bool:  # pragma: no cover - overridden
-        """Unlink ``key`` and subtract its size from ``used``; whether it was stored."""
+    def _remove(self, key: Hashable) -> int | None:  # pragma: no cover - overridden
+        """Unlink ``key`` and subtract its size from ``used``; its size, or None."""
         raise NotImplementedError
 
 
@@ -306,26 +331,20 @@ class _QueueStore(Store):
     def size_of(self, key: Hashable) -> int | None:
         return self._q.get(key)
 
-    def _remove(self, key: Hashable) -> bool:
+    def _remove(self, key: Hashable) -> int | None:
         size = self._q.pop(key, None)
-        if size is None:
-            return False
-        self.used -= size
-        return True
+        if size is not None:
+            self.used -= size
+        return size
 
     def _make_room(self, used: int) -> int:
         """The slow path (values or a callback): pop the oldest until ``used`` fits."""
         popitem = self._q.popitem
         cap = self.capacity
-        n = 0
-        freed = used
         while used > cap:
             k, s = popitem(False)
             used -= s
-            n += 1
             self._evicted(k)
-        self.evictions += n
-        self.evicted_bytes += freed - used
         return used
 
 
@@ -352,32 +371,28 @@ class LRUStore(_QueueStore):
         limit = self._limit
         popitem = q.popitem
         move_to_end = q.move_to_end
-        used = hits = evictions = evicted_bytes = 0
+        used = hits = admitted = admitted_bytes = 0
+        watched = False  # on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, evictions, evicted_bytes
+            nonlocal used, hits, admitted, admitted_bytes
             if key in q:
                 move_to_end(key)
                 hits += 1
                 return True
             if 0 <= size <= limit:
+                admitted += 1
+                admitted_bytes += size
                 u = used + size
                 if u > cap:
-                    if values or store.on_evict is not None:
-                        u = store._make_room(u)
-                    else:
-                        freed = u
-                        n = 0
-                        while u > cap:
-                            u -= popitem(False)[1]
-                            n += 1
-                        evictions += n
-                        evicted_bytes += freed - u
-                    q[key] = size
-                    used = u
-                    if store._victims:
-                        store._flush()
-                    return False
+                    if values or watched:
+                        used = store._make_room(u)
+                        q[key] = size
+                        if store._victims:
+                            store._flush()
+                        return False
+                    while u > cap:
+                        u -= popitem(False)[1]
                 q[key] = size
                 used = u
                 return False
@@ -405,31 +420,27 @@ class FIFOStore(_QueueStore):
         cap = self.capacity
         limit = self._limit
         popitem = q.popitem
-        used = hits = evictions = evicted_bytes = 0
+        used = hits = admitted = admitted_bytes = 0
+        watched = False  # on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, evictions, evicted_bytes
+            nonlocal used, hits, admitted, admitted_bytes
             if key in q:
                 hits += 1
                 return True
             if 0 <= size <= limit:
+                admitted += 1
+                admitted_bytes += size
                 u = used + size
                 if u > cap:
-                    if values or store.on_evict is not None:
-                        u = store._make_room(u)
-                    else:
-                        freed = u
-                        n = 0
-                        while u > cap:
-                            u -= popitem(False)[1]
-                            n += 1
-                        evictions += n
-                        evicted_bytes += freed - u
-                    q[key] = size
-                    used = u
-                    if store._victims:
-                        store._flush()
-                    return False
+                    if values or watched:
+                        used = store._make_room(u)
+                        q[key] = size
+                        if store._victims:
+                            store._flush()
+                        return False
+                    while u > cap:
+                        u -= popitem(False)[1]
                 q[key] = size
                 used = u
                 return False
@@ -485,10 +496,10 @@ class SieveStore(Store):
             return True
         return False
 
-    def _remove(self, key: Hashable) -> bool:
+    def _remove(self, key: Hashable) -> int | None:
         size = self._sizes.pop(key, None)
         if size is None:
-            return False
+            return None
         self._visited.discard(key)
         ahead = self._ahead
         # Removing the hand's object leaves the hand on its newer neighbour,
@@ -498,7 +509,7 @@ class SieveStore(Store):
         elif not ahead:
             self._ahead, self._passed = self._passed, ahead
         self.used -= size
-        return True
+        return size
 
     def _make_request(self) -> RequestFn:
         store = self
@@ -511,10 +522,11 @@ class SieveStore(Store):
         limit = self._limit
         ahead: OrderedDict[Hashable, None] = OrderedDict()
         passed: OrderedDict[Hashable, None] = OrderedDict()
-        used = hits = evictions = evicted_bytes = 0
+        used = hits = admitted = admitted_bytes = 0
+        watched = False  # on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, evictions, evicted_bytes, ahead, passed
+            nonlocal used, hits, admitted, admitted_bytes, ahead, passed
             if key in sizes:
                 visit(key)
                 hits += 1
@@ -524,11 +536,11 @@ class SieveStore(Store):
                     raise _size_error(size)
                 store._rejected += 1
                 return False
+            admitted += 1
+            admitted_bytes += size
             u = used + size
             if u > cap:
-                slow = bool(values) or store.on_evict is not None
-                n = 0
-                freed = u
+                slow = bool(values) or watched
                 while u > cap:
                     while True:  # one eviction step
                         if not ahead:  # the hand wraps round to the oldest object
@@ -542,11 +554,8 @@ class SieveStore(Store):
                     if not ahead:  # the victim was the newest: restart at the oldest
                         ahead, passed = passed, ahead
                     u -= sizes.pop(k)
-                    n += 1
                     if slow:
                         store._evicted(k)
-                evictions += n
-                evicted_bytes += freed - u
                 sizes[key] = size
                 ahead[key] = None
                 used = u
@@ -639,15 +648,16 @@ class S3FIFOStore(Store):
             return True
         return False
 
-    def _remove(self, key: Hashable) -> bool:
+    def _remove(self, key: Hashable) -> int | None:
         if self._freq.pop(key, None) is None:
-            return False
+            return None
         size = self._small.pop(key, None)
         if size is not None:
             self.small_bytes -= size
         else:
-            self.main_bytes -= self._main.pop(key)
-        return True
+            size = self._main.pop(key)
+            self.main_bytes -= size
+        return size
 
     def _make_request(self) -> RequestFn:
         store = self
@@ -663,10 +673,11 @@ class S3FIFOStore(Store):
         ghost_cap = self._ghost_cap
         sb = mb = gb = 0
         warmed = False
-        hits = evictions = evicted_bytes = 0
+        hits = admitted = admitted_bytes = 0
+        watched = False  # on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal sb, mb, gb, warmed, hits, evictions, evicted_bytes
+            nonlocal sb, mb, gb, warmed, hits, admitted, admitted_bytes
             if key in freq:
                 freq[key] += 1
                 hits += 1
@@ -683,9 +694,7 @@ class S3FIFOStore(Store):
                 return False
             if sb + mb + size > cap:
                 warmed = True
-                slow = bool(values) or store.on_evict is not None
-                n = 0
-                freed = 0
+                slow = bool(values) or watched
                 while sb + mb + size > cap:
                     if mb > main_cap or sb == 0:
                         # Main step: reinsert objects that were hit, drop the first that was not.
@@ -719,12 +728,8 @@ class S3FIFOStore(Store):
                             while gb > ghost_cap:
                                 gb -= ghost.popitem(False)[1]
                             ghost[k] = s
-                    n += 1
-                    freed += s
                     if slow:
                         store._evicted(k)
-                evictions += n
-                evicted_bytes += freed
             if ghost_hit:
                 main[key] = size
                 mb += size
@@ -742,6 +747,8 @@ class S3FIFOStore(Store):
                 small[key] = size
                 sb += size
             freq[key] = 0
+            admitted += 1
+            admitted_bytes += size
             if store._victims:
                 store._flush()
             return False
