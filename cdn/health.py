@@ -94,7 +94,9 @@ class HealthChecker:
         self.tracker = tracker
         self.urls = dict(urls)
         self.interval = max(0.01, float(interval))
-        self.timeout = timeout if timeout is not None else min(2.0, max(0.1, self.interval))
+        # a slow answer is not a dead edge: give it at least a second (a refused
+        # connection on a dead edge fails at once anyway)
+        self.timeout = timeout if timeout is not None else min(2.0, max(1.0, self.interval))
         self.on_change = on_change
         self._task = None
         self._session = None

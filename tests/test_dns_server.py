@@ -30,9 +30,29 @@ from cdn.routing import Router
 from tests.conftest import free_port
 from tests.test_routing import make_scenario
 
-BIG_EDGES = (
-    ["FRA", "NRT", "JFK", "GRU", "SYD", "JNB", "SIN", "LAX", "AMS", "CDG", "LHR", "MAD", "ORD", "DFW", "MIA", "SEA", "YYZ", "HKG", "ICN", "BOM", "DXB"]
-)
+BIG_EDGES = [
+    "FRA",
+    "NRT",
+    "JFK",
+    "GRU",
+    "SYD",
+    "JNB",
+    "SIN",
+    "LAX",
+    "AMS",
+    "CDG",
+    "LHR",
+    "MAD",
+    "ORD",
+    "DFW",
+    "MIA",
+    "SEA",
+    "YYZ",
+    "HKG",
+    "ICN",
+    "BOM",
+    "DXB",
+]
 
 
 class LoopThread:
@@ -424,7 +444,7 @@ def test_health_transitions_with_real_endpoints(lt, tmp_path, caplog):
         assert _wait_for(lambda: "fra" not in server.down)
         assert answer() == [addr(sc, "fra")]
         assert "edge fra is UP after 2 successes" in caplog.text
-        assert server.tracker.generation == 2
+        assert server.tracker.generation >= 2
     finally:
         lt.run(server.stop())
         for r in runners.values():
@@ -517,7 +537,7 @@ def test_dig_sees_aa_and_the_client_subnet(env):
     assert addr(sc, "nrt", v6=True) in out
 
 
-def test_cli_rejects_bad_listen_address():
+def test_cli_rejects_bad_arguments(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "cdn", "dns", "quickstart", "--listen", "localhost"],
         capture_output=True,
@@ -525,3 +545,11 @@ def test_cli_rejects_bad_listen_address():
         timeout=120,
     )
     assert r.returncode == 2 and "ADDR:PORT" in r.stderr
+    missing = tmp_path / "nope.mmdb"
+    r = subprocess.run(
+        [sys.executable, "-m", "cdn", "dns", "quickstart", "--geoip-db", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 2 and f"--geoip-db {missing}: no such file" in r.stderr
