@@ -191,6 +191,7 @@ class Entry:
     surrogate_keys: tuple[str, ...]
     size: int
     varies: bool  # has a Vary field (its secondary key may still be empty)
+    freshness: P.Freshness
 
 
 @dataclass
@@ -319,16 +320,20 @@ class Edge:
         """Remove every variant stored for ``target``; the number removed."""
         return sum(self._remove((target, sk)) for sk in list(self.variants.get(target, ())))
 
-    def _find(self, target: str, req: list[tuple[str, str]]):
-        """(key, entry, None) for a stored variant matching ``req``, else (None, None, miss kind)."""
+    def _find(self, target: str, rh):
+        """(key, entry, None) for a stored variant matching the request fields ``rh``,
+        else (None, None, miss kind)."""
         variants = self.variants.get(target)
         if not variants:
             return None, None, "uri-miss"
+        req = None
         for sk in reversed(variants):
             key = (target, sk)
             entry = self.store.peek(key)
             if entry is None:
                 continue
+            if entry.varies and req is None:
+                req = _pairs(rh)
             if not entry.varies or P.vary_matches(entry.stored, req):
                 self.store.lookup(key)
                 return key, entry, None
@@ -342,7 +347,8 @@ class Edge:
         tags = tuple(t for v in get_all(hdrs, "surrogate-key") for t in v.split() if t)
         size = len(body) + sum(len(k) + len(v) + 4 for k, v in hdrs)
         varies = bool(P.vary_fields(hdrs))
-        return Entry(target, stored, body, own, upstream, tags, size, varies)
+        fresh = P.freshness_of(stored)
+        return Entry(target, stored, body, own, upstream, tags, size, varies, fresh)
 
     # -- responses ---------------------------------------------------------------
 
@@ -432,10 +438,19 @@ class Edge:
         return await self._pass(request, target)
 
     async def _cacheable(self, request: web.Request, target: str) -> web.StreamResponse:
-        req = _pairs(request.headers)
+        rh = request.headers
         method = request.method
         now = time.time()
-        key, entry, miss = self._find(target, req)
+        key, entry, miss = self._find(target, rh)
+        if entry is not None and "Cache-Control" not in rh and "Pragma" not in rh:
+            # No request directives: the stored response's freshness alone decides, and
+            # the policy's classify() is that decision (the simulator's hot path too).
+            age = P.current_age(entry.stored, now)
+            if P.classify(age, entry.freshness) == "hit":
+                ttl = entry.freshness.lifetime - age
+                field_ = self._status_field(entry.upstream_status, hit=True, ttl=ttl)
+                return self._serve(request, entry, age, field_, "hit")
+        req = _pairs(rh)
         d = P.decide(method, req, entry.stored if entry else None, now)
         action = d.action
         if action == "hit":
