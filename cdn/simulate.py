@@ -545,7 +545,12 @@ class Simulation:
             {"name": sc.name, "seed": self.seed, "sha256": sc.text_sha256}, extra
         )
         c = self.caches
+        per_second = self.stats.per_second.a
         for e, edge in enumerate(self.edges):
+            if edge.max_rps is not None:  # seconds the edge served more than it can
+                out["edges"][edge.name]["overloaded_seconds"] = int(
+                    np.count_nonzero(per_second[:, e] > edge.max_rps)
+                )
             if c.tier_requests[e]:  # requests from child edges (a shield tier)
                 out["edges"][edge.name]["from_children"] = {
                     "requests": c.tier_requests[e],

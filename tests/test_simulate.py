@@ -308,3 +308,28 @@ url = "/css/x"
 """
     o = _outcomes_of(tmp_path, "max-age=315360000", rows, events)["outcomes"]
     assert (o["miss"], o["hit"]) == (5, 2)
+
+
+def test_origin_slow_delays_misses_only(tmp_path):
+    rows = [(0, "Frankfurt", "/warm-dns", 1), (0.2, "Frankfurt", "/a", 100),
+            (0.5, "Frankfurt", "/a", 100), (3, "Frankfurt", "/b", 100),
+            (3.5, "Frankfurt", "/b", 100), (6, "Frankfurt", "/b", 100)]  # fmt: skip
+    events = """
+[[events]]
+at = "2s"
+kind = "origin_slow"
+service_time = "1500ms"
+duration = "5s"
+"""
+    _outcomes_of(tmp_path, "max-age=315360000", rows, events)
+    out = tmp_path / "o"
+    scen = tmp_path / "events.toml"
+    simulate(str(scen), out_dir=out, trace=str(tmp_path / "t.csv"), sample=100)
+    with open(out / "sample.csv", newline="") as fh:
+        lat = {(r["object"], r["outcome"]): float(r["latency_ms"]) for r in csv.DictReader(fh)}
+    slow_miss, fast_miss = lat[("/b", "miss")], lat[("/a", "miss")]
+    assert slow_miss - fast_miss == pytest.approx(1500 - 5, abs=1.0)  # service 5 ms -> 1.5 s
+    assert lat[("/b", "hit")] == pytest.approx(lat[("/a", "hit")])
+    # /b asked again while its slow fetch is in flight: collapsed, waits for the rest of it.
+    wait = lat[("/b", "collapsed")] - lat[("/b", "hit")]
+    assert wait == pytest.approx(slow_miss - lat[("/b", "hit")] - 500, abs=1.0)
