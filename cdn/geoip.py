@@ -44,12 +44,17 @@ _CONTINENT_NAMES = {
 
 def city_record(place: Place) -> dict:
     """The GeoIP2-City record of a place (fields geoip2's ``City`` model reads)."""
+    from mmdb_writer import MmdbF64, MmdbU16
+
+    # Typed wrappers: mmdb-writer dedups values by equality, so a bare 20.0
+    # latitude would become a pointer to an earlier uint16 20 (20 == 20.0),
+    # which libmaxminddb readers such as gdnsd reject.
     rec: dict = {
         "city": {"names": {"en": place.name}},
         "location": {
-            "latitude": float(place.lat),
-            "longitude": float(place.lon),
-            "accuracy_radius": 20,
+            "latitude": MmdbF64(float(place.lat)),
+            "longitude": MmdbF64(float(place.lon)),
+            "accuracy_radius": MmdbU16(20),
         },
     }
     if place.timezone:

@@ -6,6 +6,7 @@ import ipaddress
 
 import geoip2.database
 import geoip2.errors
+import maxminddb
 import pytest
 
 from cdn.addressing import client_blocks
@@ -13,13 +14,15 @@ from cdn.geoip import Locator, build_mmdb
 from cdn.places import resolve_place
 from cdn.scenario import ResolverGroup
 from tests.conftest import run_cdn
-from tests.test_routing import make_scenario
+from tests.test_routing import CLIENTS, make_scenario
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     sc = make_scenario(
-        resolvers=(ResolverGroup("public", "public", 1.0, places=(resolve_place("SIN"),)),)
+        # "20,20": a latitude equal to an integer stored elsewhere (accuracy_radius 20)
+        clients=(*CLIENTS, "20,20", "-4,8"),
+        resolvers=(ResolverGroup("public", "public", 1.0, places=(resolve_place("SIN"),)),),
     )
     path = build_mmdb(sc, tmp_path_factory.mktemp("geoip") / "clients.mmdb")
     return sc, path
@@ -35,12 +38,19 @@ def test_geoip2_reads_every_block_ipv4_and_ipv6(built):
             for addr in (v4[0], v4[200], v4[-1], v6[1], v6[-1]):
                 r = reader.city(str(addr))
                 assert r.city.names["en"] == place.name
-                assert r.country.iso_code == place.country
-                assert r.continent.code == place.continent
+                assert (r.country.iso_code or "") == place.country
+                assert (r.continent.code or "") == place.continent
                 assert r.location.latitude == pytest.approx(place.lat)
                 assert r.location.longitude == pytest.approx(place.lon)
-                assert r.location.time_zone == place.timezone
+                assert (r.location.time_zone or "") == place.timezone
                 assert r.traits.network == (v4 if addr.version == 4 else v6)
+                assert r.location.accuracy_radius == 20
+        # the raw record holds doubles for coordinates (libmaxminddb readers insist)
+        with maxminddb.open_database(str(path)) as raw:
+            for v4, _ in blocks.values():
+                loc = raw.get(str(v4[1]))["location"]
+                assert type(loc["latitude"]) is float and type(loc["longitude"]) is float
+                assert type(loc["accuracy_radius"]) is int
         # addresses outside every block are not found
         for addr in ("127.0.0.1", "127.0.1.1", "8.8.8.8", "fd00:cd::1:1", "2001:db8::1"):
             with pytest.raises(geoip2.errors.AddressNotFoundError):
