@@ -334,7 +334,7 @@ class DnsServer:
         self.cache_size = cache_size
         self.tcp_idle_timeout = tcp_idle_timeout
         self.max_tcp_connections = max_tcp_connections
-        # caches: query bytes after the ID -> (reply after the ID, stat key, log text)
+        # caches: query bytes after the ID [, source] -> (reply after the ID, stat slot)
         self._udp_q: dict[bytes, tuple] = {}
         self._udp_s: dict[tuple[bytes, str], tuple] = {}
         self._tcp_q: dict[bytes, tuple] = {}
@@ -371,8 +371,8 @@ class DnsServer:
         self, data: bytes, source: str, udp: bool = True
     ) -> tuple[bytes, bool, bool, tuple] | None:
         """Reply to one packet: ``(reply, used_source, cacheable, stat_key)``, or
-        None for no reply. Over UDP a reply fits 512 bytes, or the requester's
-        EDNS size; over TCP 65535."""
+        None for no reply. Over UDP a reply fits 512 bytes, or with EDNS the
+        smaller of the requester's size and 1232; over TCP 65535."""
         if len(data) < 12:
             return None
         qid, flags = struct.unpack_from("!HH", data)
@@ -404,17 +404,8 @@ class DnsServer:
         z = self.zone
         qt = q.qtype
         if q.edns and q.version != 0:
-            return (
-                self._reply(q, rd, BADVERS, False, [], [], b"", udp),
-                False,
-                True,
-                (
-                    qt,
-                    BADVERS,
-                    False,
-                    (),
-                ),
-            )
+            rep = self._reply(q, rd, BADVERS, False, [], [], b"", udp)
+            return rep, False, True, (qt, BADVERS, False, ())
         ecs = q.ecs if self.use_ecs else None
         labels = q.labels
         in_zone = len(labels) >= len(z.apex) and labels[len(labels) - len(z.apex) :] == z.apex
