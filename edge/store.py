@@ -117,6 +117,7 @@ class Store:
         "max_object_size",
         "request",
         "_on_evict",
+        "_had_values",
         "_limit",
         "_values",
         "_victims",
@@ -152,9 +153,10 @@ class Store:
         self.capacity = capacity
         self.max_object_size = max_object_size
         self._on_evict: EvictCallback | None = None
+        self._had_values = False
         # The largest admissible size, so the hot path makes one comparison.
         self._limit = capacity if max_object_size is None else min(capacity, max_object_size)
-        # Never rebound: the hot paths hold on to this dict.
+        # Values of the keys that have one; popped with their keys.
         self._values: dict[Hashable, Any] = {}
         # Evictions whose callbacks are due once the store is consistent again.
         self._victims: list[tuple[Hashable, Any]] = []
@@ -199,7 +201,11 @@ class Store:
     @on_evict.setter
     def on_evict(self, callback: EvictCallback | None) -> None:
         self._on_evict = callback
-        self._cells["watched"].cell_contents = callback is not None
+        self._update_slow()
+
+    def _update_slow(self) -> None:
+        """Evictions take the slow path once values were stored or a callback is set."""
+        self._cells["slow"].cell_contents = self._had_values or self._on_evict is not None
 
     def lookup(self, key: Hashable) -> Any:
         """The stored value (or :data:`PRESENT`) after the policy's hit update; None on a miss."""
@@ -226,8 +232,12 @@ class Store:
         if self._has(key):
             self.remove(key)
         if value is not None:
-            # Stored first, so that the slow path (values present) is taken.
+            # Stored first, and the slow path switched on, so that evictions
+            # drop values.
             self._values[key] = value
+            if not self._had_values:
+                self._had_values = True
+                self._update_slow()
         self.request(key, size)  # absent, so a miss: admission, evictions, insertion
         if self._has(key):
             self._inserted += 1
@@ -366,13 +376,12 @@ class LRUStore(_QueueStore):
         # path so that neither pays a test for the other.
         store = self
         q = self._q
-        values = self._values
         cap = self.capacity
         limit = self._limit
         popitem = q.popitem
         move_to_end = q.move_to_end
         used = hits = admitted = admitted_bytes = 0
-        watched = False  # on_evict is set
+        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes
@@ -380,24 +389,23 @@ class LRUStore(_QueueStore):
                 move_to_end(key)
                 hits += 1
                 return True
-            if 0 <= size <= limit:
+            if size <= limit:
+                u = used + size
+                if u > cap:  # so size > 0: a negative size cannot get here
+                    if slow:
+                        u = store._make_room(u)
+                    else:
+                        while u > cap:
+                            u -= popitem(False)[1]
+                elif size < 0:
+                    raise _size_error(size)
                 admitted += 1
                 admitted_bytes += size
-                u = used + size
-                if u > cap:
-                    if values or watched:
-                        used = store._make_room(u)
-                        q[key] = size
-                        if store._victims:
-                            store._flush()
-                        return False
-                    while u > cap:
-                        u -= popitem(False)[1]
                 q[key] = size
                 used = u
+                if slow and store._victims:
+                    store._flush()
                 return False
-            if size < 0:
-                raise _size_error(size)
             store._rejected += 1
             return False
 
@@ -416,36 +424,34 @@ class FIFOStore(_QueueStore):
     def _make_request(self) -> RequestFn:
         store = self
         q = self._q
-        values = self._values
         cap = self.capacity
         limit = self._limit
         popitem = q.popitem
         used = hits = admitted = admitted_bytes = 0
-        watched = False  # on_evict is set
+        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes
             if key in q:
                 hits += 1
                 return True
-            if 0 <= size <= limit:
+            if size <= limit:
+                u = used + size
+                if u > cap:  # so size > 0: a negative size cannot get here
+                    if slow:
+                        u = store._make_room(u)
+                    else:
+                        while u > cap:
+                            u -= popitem(False)[1]
+                elif size < 0:
+                    raise _size_error(size)
                 admitted += 1
                 admitted_bytes += size
-                u = used + size
-                if u > cap:
-                    if values or watched:
-                        used = store._make_room(u)
-                        q[key] = size
-                        if store._victims:
-                            store._flush()
-                        return False
-                    while u > cap:
-                        u -= popitem(False)[1]
                 q[key] = size
                 used = u
+                if slow and store._victims:
+                    store._flush()
                 return False
-            if size < 0:
-                raise _size_error(size)
             store._rejected += 1
             return False
 
@@ -517,13 +523,12 @@ class SieveStore(Store):
         visited = self._visited
         visit = visited.add
         unvisit = visited.discard
-        values = self._values
         cap = self.capacity
         limit = self._limit
         ahead: OrderedDict[Hashable, None] = OrderedDict()
         passed: OrderedDict[Hashable, None] = OrderedDict()
         used = hits = admitted = admitted_bytes = 0
-        watched = False  # on_evict is set
+        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes, ahead, passed
@@ -540,7 +545,6 @@ class SieveStore(Store):
             admitted_bytes += size
             u = used + size
             if u > cap:
-                slow = bool(values) or watched
                 while u > cap:
                     while True:  # one eviction step
                         if not ahead:  # the hand wraps round to the oldest object
@@ -665,7 +669,6 @@ class S3FIFOStore(Store):
         main = self._main
         ghost = self._ghost
         freq = self._freq
-        values = self._values
         cap = self.capacity
         limit = self._limit
         small_cap = self._small_cap
@@ -674,7 +677,7 @@ class S3FIFOStore(Store):
         sb = mb = gb = 0
         warmed = False
         hits = admitted = admitted_bytes = 0
-        watched = False  # on_evict is set
+        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal sb, mb, gb, warmed, hits, admitted, admitted_bytes
@@ -694,7 +697,6 @@ class S3FIFOStore(Store):
                 return False
             if sb + mb + size > cap:
                 warmed = True
-                slow = bool(values) or watched
                 while sb + mb + size > cap:
                     if mb > main_cap or sb == 0:
                         # Main step: reinsert objects that were hit, drop the first that was not.
