@@ -365,6 +365,8 @@ class DnsServer:
 
     def _health_changed(self, t: Transition) -> None:
         self.set_down(self.tracker.down)
+        if self.down >= set(self.router.names):
+            log.warning("every edge is down: answering with all of them (all down = all up)")
 
     # -- the full path ---------------------------------------------------------
     def resolve(
