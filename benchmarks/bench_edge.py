@@ -4,7 +4,9 @@ Each server runs as one process pinned to CPU 0 (taskset); wrk runs pinned to
 CPU 1 and asks for the same 10 KB object over loopback keep-alive connections.
 The edge and nginx sit in front of the same origin and are warmed first, so
 every measured request is a cache hit. The bare handler returns the same
-bytes from memory with no caching logic: the ceiling for an aiohttp server.
+bytes from memory with no caching logic: the ceiling for an aiohttp server. It
+runs twice: as people usually write it (web.Application with a route) and on
+the low-level web.Server that the edge itself runs on.
 
     python benchmarks/bench_edge.py [--duration 10] [--connections 50]
 
@@ -15,6 +17,7 @@ with a message when they are missing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -42,8 +45,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_bytes(port: int) -> None:
-    """A bare aiohttp handler returning BODY (also the origin of this benchmark)."""
+def serve_bytes(port: int, low_level: bool = False) -> None:
+    """A bare aiohttp handler returning BODY (also the origin of this benchmark): in a
+    web.Application with a catch-all route, or on the low-level web.Server the edge uses."""
     from aiohttp import web
 
     try:
@@ -56,6 +60,16 @@ def serve_bytes(port: int) -> None:
     async def handler(request):
         return web.Response(body=BODY, headers=HEADERS)
 
+    if low_level:
+
+        async def main():
+            runner = web.ServerRunner(web.Server(handler, access_log=None))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            await asyncio.Event().wait()
+
+        asyncio.run(main())
+        return
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
@@ -140,9 +154,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best of each")
     ap.add_argument("--json", metavar="FILE", help="also write the results here")
     ap.add_argument("--serve-bytes", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--low-level", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_bytes:
-        serve_bytes(args.serve_bytes)
+        serve_bytes(args.serve_bytes, args.low_level)
         return 0
     missing = [t for t in ("wrk", "nginx", "taskset") if not shutil.which(t)]
     if missing:
@@ -157,9 +172,14 @@ def main() -> int:
     os.chmod(tmp, 0o755)  # nginx workers drop root and must reach their cache directory
     me = [sys.executable, str(Path(__file__).resolve())]
     try:
-        origin, bare, edge, nginx = (free_port() for _ in range(4))
+        origin, bare, bare_ll, edge, nginx = (free_port() for _ in range(5))
         procs.append(subprocess.Popen([*me, "--serve-bytes", str(origin)]))  # unpinned origin
         procs.append(subprocess.Popen(["taskset", "-c", "0", *me, "--serve-bytes", str(bare)]))
+        procs.append(
+            subprocess.Popen(
+                ["taskset", "-c", "0", *me, "--serve-bytes", str(bare_ll), "--low-level"]
+            )
+        )
         procs.append(
             subprocess.Popen(
                 ["taskset", "-c", "0", sys.executable, "-m", "cdn", "edge",
@@ -177,6 +197,7 @@ def main() -> int:
         )
         urls = {
             "bare aiohttp": f"http://127.0.0.1:{bare}/obj",
+            "bare low-level": f"http://127.0.0.1:{bare_ll}/obj",
             "edge": f"http://127.0.0.1:{edge}/obj",
             "nginx proxy_cache": f"http://127.0.0.1:{nginx}/obj",
         }
@@ -188,8 +209,9 @@ def main() -> int:
             assert r.read() == BODY
         pids = {
             "bare aiohttp": procs[1].pid,
-            "edge": procs[2].pid,
-            "nginx proxy_cache": procs[3].pid,
+            "bare low-level": procs[2].pid,
+            "edge": procs[3].pid,
+            "nginx proxy_cache": procs[4].pid,
         }
         for url in urls.values():
             wrk(url, 2, args.connections)  # warm-up
@@ -225,6 +247,11 @@ def main() -> int:
         print(
             f"  edge / bare aiohttp = {edge_rps / bare_rps:.2f} req/s, "
             f"{eff['edge'] / eff['bare aiohttp']:.2f} per CPU-s   (target >= 0.85)"
+        )
+        low = results["bare low-level"]
+        print(
+            f"  edge / bare low-lvl = {edge_rps / low:.2f} req/s, "
+            f"{eff['edge'] / eff['bare low-level']:.2f} per CPU-s   (same aiohttp server layer)"
         )
         print(
             f"  edge / nginx        = {edge_rps / nginx_rps:.2f} req/s, "
