@@ -553,3 +553,22 @@ def test_cli_rejects_bad_arguments(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and f"--geoip-db {missing}: no such file" in r.stderr
+
+
+def test_hashing_policy_scope_is_the_client_key_prefix(lt, tmp_path):
+    sc = make_scenario(policy="consistent", slack_ms=10_000, answers=2)
+    server = _start(lt, sc, tmp_path, check_health=False)
+    router = Router(sc)
+    try:
+        for city in ("Tokyo", "Paris", "Seattle"):
+            v4, v6 = block(sc, city), block(sc, city, v6=True)
+            r = ask(server, "www.cdn.test", ecs=(str(v4.network_address), 24))
+            want = router.route(resolve_place(city), v4.network_address.packed).edges
+            assert [a.address for a in r.answer[0]] == [addr(sc, e) for e in want]
+            assert ecs_of(r).scopelen == 24
+            r = ask(server, "www.cdn.test", "AAAA", ecs=(str(v6.network_address), 56))
+            want = router.route(resolve_place(city), v6.network_address.packed).edges
+            assert [a.address for a in r.answer[0]] == [addr(sc, e, v6=True) for e in want]
+            assert (ecs_of(r).srclen, ecs_of(r).scopelen) == (56, 48)
+    finally:
+        lt.run(server.stop())
