@@ -445,21 +445,16 @@ def summary_table(s: dict, top: int = 10) -> str:
             lines.append("  " + "  ".join(cells))
         lines.append("")
 
-    table(
-        "edges",
-        [
-            [
-                n,
-                _fmt(e["requests"]),
-                _fmt(e["hit_ratio"]),
-                f"{e['bytes'] / 1e6:,.1f}",
-                _fmt(e["peak_rps"]),
-                _fmt(e["p50"]),
-            ]
-            for n, e in s["edges"].items()
-        ],  # fmt: skip
-        ["edge", "requests", "hit", "MB", "peak/s", "p50 ms"],
-    )
+    edge_rows = []
+    for n, e in s["edges"].items():
+        row = [n, _fmt(e["requests"]), _fmt(e["hit_ratio"]), f"{e['bytes'] / 1e6:,.1f}",
+               _fmt(e["peak_rps"]), _fmt(e["p50"]), "-", "-"]  # fmt: skip
+        up = e.get("from_children")
+        if up:  # a shield: what its child edges asked of it
+            row[6], row[7] = _fmt(up["requests"]), _fmt(up["hit_ratio"])
+        edge_rows.append(row)
+    table("edges", edge_rows,
+          ["edge", "requests", "hit", "MB", "peak/s", "p50 ms", "from edges", "hit"])  # fmt: skip
     groups = [("resolvers", s["resolvers"]), ("regions", s["regions"])]
     cities = sorted(s["cities"].items(), key=lambda kv: -kv[1]["requests"])[:top]
     groups.append((f"cities (top {top} by requests)", dict(cities)))
