@@ -533,8 +533,10 @@ class Edge:
         )
 
     def _forward_headers(
-        self, request: web.Request, *, drop_conditionals: bool = False
+        self, request: web.Request, *, drop_conditionals: bool = False, with_body: bool = False
     ) -> CIMultiDict:
+        """The request's fields as the origin gets them. GET and HEAD go without a body
+        (it has no meaning there), so without the Content-Length that announced one."""
         h = request.headers
         tokens = _connection_tokens(h)
         out: CIMultiDict = CIMultiDict()
@@ -543,6 +545,8 @@ class Edge:
             if lk in _REQUEST_DROP or lk in tokens:
                 continue
             if drop_conditionals and lk in _CONDITIONALS:
+                continue
+            if lk == "content-length" and not with_body:
                 continue
             if lk == "host" and self.host_override is not None:
                 continue
@@ -778,8 +782,11 @@ class Edge:
 
     async def _pass(self, request: web.Request, target: str) -> web.StreamResponse:
         """Any other method: to the origin unchanged, then RFC 9111 4.4 invalidation."""
-        headers = self._forward_headers(request)
+        headers = self._forward_headers(request, with_body=True)
         data = request.content if request.body_exists else None
+        if data is not None and request.headers.get("Expect", "").lower() == "100-continue":
+            # The low-level server leaves Expect to the handler; the body is wanted.
+            await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n" % request.version)
         try:
             resp = await self._origin(request.method, target, headers, data)
         except (aiohttp.ClientError, TimeoutError) as exc:

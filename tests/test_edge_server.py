@@ -813,3 +813,27 @@ def test_request_targets_and_the_mountable_app():
             await runner.cleanup()
 
     run(body)
+
+
+def test_bodies_expect_continue_and_get_with_a_body():
+    async def body(t: T):
+        t.origin.set("/up", b"stored it", status=201)
+        t.origin.set("/g", b"g", headers=FRESH)
+        r, b = await t.get("/up", method="PUT", data=b"A" * 70_000, expect100=True)
+        assert r.status == 201 and b == b"stored it"
+        assert t.origin.log[-1][0] == "PUT" and t.origin.log[-1][3] == b"A" * 70_000
+
+        async def chunks():
+            for i in range(5):
+                yield bytes([48 + i]) * 1000
+
+        r, b = await t.get("/up", method="POST", data=chunks())  # chunked request body
+        assert r.status == 201 and t.origin.log[-1][3] == b"".join(
+            bytes([48 + i]) * 1000 for i in range(5)
+        )
+        # A GET with a body: the body is not forwarded (and the origin is not left waiting).
+        r, b = await t.get("/g", data=b"ignored")
+        assert r.status == 200 and b == b"g" and t.origin.log[-1][3] == b""
+        assert "Content-Length" not in t.origin.log[-1][2]
+
+    run(body)
