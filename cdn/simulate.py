@@ -116,9 +116,12 @@ def _locate_trace_client(
                 "place, ...); write a place name instead"
             )
     else:
-        from cdn.places import resolve_place
+        from cdn.places import PlaceError, resolve_place
 
-        place = resolve_place(text)
+        try:
+            place = resolve_place(text)
+        except PlaceError as exc:
+            raise UserError(f"trace client {text!r}: {exc}") from None
     for i, q in enumerate(plist):
         if q == place:
             places[text] = i
@@ -584,6 +587,10 @@ def simulate(
         raise UserError(f"--duration must be a positive time, got {duration}")
     if chunk <= 0:
         raise UserError(f"--chunk must be a positive number of requests, got {chunk}")
+    if seed is not None and seed < 0:
+        raise UserError(f"--seed must be a whole number >= 0, got {seed}")
+    if sample < 0:
+        raise UserError(f"--sample must be >= 0, got {sample}")
     start = clock()
     sim = Simulation(sc, seed=seed, requests=requests, duration=duration, trace=trace,
                      sample=sample)  # fmt: skip
