@@ -128,6 +128,9 @@ def dnsperf(port: int, qfile: Path, seconds: float) -> tuple[float, int]:
     if not m:
         raise RuntimeError(f"dnsperf output not understood:\n{out}")
     done = re.search(r"Queries completed:\s+(\d+)", out)
+    codes = re.search(r"Response codes:\s+(.*)", out)
+    if codes and not codes.group(1).startswith("NOERROR") or codes and "," in codes.group(1):
+        print(f"    response codes: {codes.group(1)}")  # every benchmark query should succeed
     if lost and int(lost.group(1)) > 1000:  # the last window in flight counts as lost
         print(f"    ({lost.group(1)} queries lost)")
     return float(m.group(1)), int(done.group(1)) if done else 0
