@@ -130,7 +130,7 @@ class Histogram(_Metric):
         running = 0
         for bound, n in zip(self.bounds, self.counts, strict=False):
             running += n
-            yield f'{self.name}_bucket{{le="{_num(bound)}"}} {running}'
+            yield f'{self.name}_bucket{{le="{bound!r}"}} {running}'  # le="1.0", as client libraries write it
         yield f'{self.name}_bucket{{le="+Inf"}} {self.count}'
         yield f"{self.name}_sum {_num(self.sum)}"
         yield f"{self.name}_count {self.count}"
@@ -176,7 +176,9 @@ class EdgeMetrics:
         self.registry = r = Registry()
         self.requests = r.counter(
             "cdn_edge_requests_total",
-            "Client requests by what the cache did (hit, stale, revalidated, miss, pass, ...).",
+            "Client requests by what the cache did: hit, stale (while revalidating), "
+            "stale-if-error, collapsed, revalidated, miss, pass (other methods), purge, "
+            "purge-refused, admin, error, gateway-timeout.",
             ("cache_status",),
         )
         self.bytes_served = r.counter(
@@ -196,7 +198,7 @@ class EdgeMetrics:
         self.purged = r.counter("cdn_edge_purged_total", "Objects removed by PURGE requests.")
         self.hit_ratio = r.gauge(
             "cdn_edge_hit_ratio",
-            "Share of cacheable requests (GET, HEAD) answered from the cache without the origin.",
+            "Share of GET and HEAD requests answered without an origin request of their own.",
             self._hit_ratio,
         )
         self.objects = r.gauge(
@@ -216,9 +218,11 @@ class EdgeMetrics:
             LATENCY_BUCKETS,
         )
 
-    # Statuses that were answered from the cache, for the hit ratio.
-    HIT_STATUSES = frozenset({"hit", "stale", "stale-if-error", "collapsed", "revalidated"})
-    CACHEABLE_STATUSES = HIT_STATUSES | frozenset({"miss", "uri-miss", "vary-miss", "bypass"})
+    # The hit ratio counts GET and HEAD requests answered without an origin request of
+    # their own: fresh hits, stale-while-revalidate, stale-if-error and collapsed
+    # followers. A revalidation (304 from the origin) is not a hit here.
+    HIT_STATUSES = frozenset({"hit", "stale", "stale-if-error", "collapsed"})
+    CACHEABLE_STATUSES = HIT_STATUSES | frozenset({"revalidated", "miss", "gateway-timeout"})
 
     def count(self, cache_status: str) -> None:
         """``requests.inc(cache_status=...)`` without the keyword handling (hot path)."""
