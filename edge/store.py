@@ -36,15 +36,21 @@ exactly the state one ``request`` would.
 Speed: each store's ``request`` is a closure made when the store is built.
 Its scalar state (``used`` and the counters) lives in closure cells, which
 are cheaper than attributes, and it holds the dicts' bound methods; the
-public counters are properties that read those cells. The miss path updates
-as few counters as possible: ``misses`` is derived from the objects that came
-in and went out. ``insert`` reuses ``request`` for its admission and
-evictions, so the split form cannot drift from the one-call form.
+public counters are properties that read those cells. A hit counts one
+thing, a miss two (objects and bytes admitted); ``misses``, ``evictions``
+and ``evicted_bytes`` are derived, since every object that came in is still
+here, was evicted or was removed. ``insert`` reuses ``request`` for its
+admission and evictions, so the split form cannot drift from the one-call
+form.
 
-Values: a key may carry a value (the edge stores responses). Values live in a
-side dict that is only touched when there are any, so the simulator, which
-stores none, pays nothing for them. ``lookup`` returns :data:`PRESENT` for a
-stored key whose value is None, so a hit is never mistaken for a miss.
+Values and callbacks: a key may carry a value (the edge stores responses),
+and ``on_evict(key, value)`` may be set (the edge drops Vary variants and
+counts metrics). Evictions take a slower path that drops values and queues
+callbacks only once a value was stored or a callback set, so the simulator,
+which uses neither, pays nothing for them. Callbacks run when the operation
+that evicted has finished, so they may call ``remove``. ``lookup`` returns
+:data:`PRESENT` for a stored key whose value is None, so a hit is never
+mistaken for a miss.
 
 >>> s = make_store("lru", 100)
 >>> s.request("a", 60), s.request("b", 50), s.request("a", 60)
