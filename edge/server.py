@@ -29,6 +29,15 @@ answers 5xx, a stored response that the policy allows to be served stale on
 error is served instead. Other methods go to the origin unchanged, streamed
 both ways, and the URIs that RFC 9111 4.4 names are invalidated.
 
+A stored 200 also answers the client's own ``If-None-Match`` /
+``If-Modified-Since`` (304) and a single byte ``Range`` (206/416, the origin's
+:func:`origin.server.select_range` rules); a miss is fetched without the
+client's validators so that the full response can be stored. A Range request
+that misses is forwarded as it is and not stored. The hit path skips
+``decide`` when the request carries no directives (no Cache-Control, no
+Pragma): then the stored response's own freshness decides, which is the
+policy's :func:`~edge.policy.classify`, the same call the simulator makes.
+
 Every response carries ``Age``, ``Via`` and ``Cache-Status`` (RFC 9211). The
 admin endpoints live under ``/.well-known/cdn/`` (RFC 8615 reserves the prefix,
 so they cannot collide with content): ``metrics`` (Prometheus text) and
@@ -39,6 +48,14 @@ default) or with the configured token, and refused with 403 otherwise.
 
 Time: the wall clock (``time.time``), read here and passed to the cores,
 because HTTP dates in ``Date`` and ``Expires`` are wall-clock times.
+
+Running: :func:`start_edge` serves on aiohttp's low-level server (no router,
+so every request target reaches :meth:`Edge.handle`); :func:`create_edge_app`
+gives the same edge as a ``web.Application`` to mount elsewhere;
+:func:`run_edges` is ``cdn edge``, with ``--workers N`` processes sharing one
+address through SO_REUSEPORT. Each worker has its own store, so the kernel's
+spread of connections splits the cache N ways (an object may be fetched once
+per worker), and each worker answers metrics for itself.
 """
 
 from __future__ import annotations
