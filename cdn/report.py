@@ -164,10 +164,23 @@ def place_labels(ax, items: Sequence[tuple[str, float, float]], obstacles=(), fo
     return out
 
 
+def merge_colocated(items: Sequence[tuple[str, float, float]], within: float = 0.5) -> list:
+    """One label for points within ``within`` degrees (an edge at the origin's airport)."""
+    out: list[tuple[str, float, float]] = []
+    for text, x, y in items:
+        for i, (t0, x0, y0) in enumerate(out):
+            if abs(x - x0) <= within and abs(y - y0) <= within:
+                out[i] = (f"{t0} + {text}", x0, y0)
+                break
+        else:
+            out.append((text, x, y))
+    return out
+
+
 def fig_world_map(dist: dict, city_p50: dict[str, float | None], title: str) -> Figure:
     """Edges, origin, client cities (size: requests, colour: median latency) and
     great-circle arcs from each city to the edge that served most of it."""
-    from matplotlib.colors import LogNorm
+    from matplotlib.colors import LogNorm, Normalize
     from matplotlib.lines import Line2D
 
     fig = plt.figure(figsize=(12, 5.6), dpi=DPI, layout="constrained")
@@ -186,7 +199,10 @@ def fig_world_map(dist: dict, city_p50: dict[str, float | None], title: str) -> 
     peak = max((c["requests"] for c in cities), default=1)
     lat = [city_p50.get(c["name"]) for c in cities]
     good = [v for v in lat if v]
-    norm = LogNorm(vmin=max(min(good), 1.0), vmax=max(max(good), 2.0)) if good else None
+    norm = None
+    if good:  # a log scale only when latencies span enough to need it
+        lo, hi = max(min(good), 1.0), max(max(good), 2.0)
+        norm = LogNorm(lo, hi) if hi / lo > 4 else Normalize(lo * 0.95, hi * 1.05)
     sizes = [20 + 380 * c["requests"] / peak for c in cities]
     sc = ax.scatter(
         [c["lon"] for c in cities], [c["lat"] for c in cities], s=sizes,
@@ -196,7 +212,8 @@ def fig_world_map(dist: dict, city_p50: dict[str, float | None], title: str) -> 
     if norm is not None:
         cb = fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.01)
         cb.set_label("median latency of the city's requests (ms)")
-        log_ms_axis(cb.ax.yaxis)
+        if isinstance(norm, LogNorm):
+            log_ms_axis(cb.ax.yaxis)
     serving = [e for e in dist["edges"] if e["tier"] == "edge"]
     shields = [e for e in dist["edges"] if e["tier"] != "edge"]
     ax.scatter([e["lon"] for e in serving], [e["lat"] for e in serving], marker="^", s=55,
@@ -208,9 +225,10 @@ def fig_world_map(dist: dict, city_p50: dict[str, float | None], title: str) -> 
     ax.scatter([o["lon"]], [o["lat"]], marker="*", s=240, color="#CC79A7",
                edgecolors="black", linewidths=0.6, zorder=5)  # fmt: skip
     fig.canvas.draw()  # fixes the layout so label boxes are measured where they end up
-    labels = [("origin", o["lon"], o["lat"])] + [
-        (e["name"], e["lon"], e["lat"]) for e in serving + shields
-    ]
+    labels = merge_colocated(
+        [("origin", o["lon"], o["lat"])]
+        + [(e["name"], e["lon"], e["lat"]) for e in serving + shields]
+    )
     place_labels(ax, labels, obstacles=[(c["lon"], c["lat"]) for c in cities], fontsize=9,
                  bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                        "alpha": 0.8})  # fmt: skip
@@ -304,6 +322,9 @@ def fig_timeseries(rows: list[dict], events: list[dict], title: str) -> Figure:
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
     axes[1].set_ylim(0, 1.0)
+    if events:  # headroom in the top panel for the event labels
+        top = max((y for y in series[0][1] if y is not None), default=1.0) or 1.0
+        axes[0].set_ylim(0, top * 1.45)
     end = (t[-1] + step) if t else 0.0
     events = [ev for ev in events if ev["at"] <= end]  # a shorter run never reached the rest
     for i, ev in enumerate(events):
@@ -312,7 +333,8 @@ def fig_timeseries(rows: list[dict], events: list[dict], title: str) -> Figure:
             ax.axvline(ev["at"], color="#555555", ls="--", lw=1)
         axes[0].annotate(ev["label"], xy=(ev["at"], 1.0), xycoords=("data", "axes fraction"),
                          xytext=(-3 if right else 3, -3 - 11 * (i % 3)), textcoords="offset points",
-                         fontsize=9, va="top", ha="right" if right else "left", color="#333333")  # fmt: skip
+                         fontsize=9, va="top", ha="right" if right else "left", color="#333333",
+                         bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none"})  # fmt: skip
     axes[-1].set_xlabel(f"simulated time (s; {step:g} s intervals)")
     fig.suptitle(title)
     return fig
@@ -381,7 +403,12 @@ def fig_sweep_capacity(curves: dict[str, list[tuple[float, float]]], title: str)
         pts = sorted(pts)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=markers[i % 5], lw=1.6,
                 color=OKABE_ITO[i % len(OKABE_ITO)], label=policy)  # fmt: skip
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     ax.set_xscale("log")
+    ticks = sorted({p[0] for pts in curves.values() for p in pts})
+    ax.xaxis.set_major_locator(FixedLocator(ticks))  # the capacities tried, nothing else
+    ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _p: format_size(x)))
     ax.set_xlabel("cache capacity per edge (bytes, log scale)")
     ax.set_ylabel("hit ratio")
@@ -527,7 +554,10 @@ def sweep_figures(sw) -> list[FigureSpec]:
                 "sweep-capacity", f"Hit ratio against {cap_key}, one curve per policy",
                 fig_sweep_capacity(curves, "Hit ratio against cache capacity (a miss-ratio "
                                    "curve per eviction policy)")))  # fmt: skip
-    p95 = [(label, v.summary["latency_ms"]["p95"]) for label, v in sw.variants.items()
+    short = {r["variant"]: ", ".join(f"{k.split('.')[-1]}={r[k]}" for k in sw.keys) or
+             r["variant"] for r in sw.rows}  # fmt: skip
+    p95 = [(short.get(label, label), v.summary["latency_ms"]["p95"])
+           for label, v in sw.variants.items()
            if v.summary["latency_ms"].get("p95") is not None]  # fmt: skip
     if p95:
         out.append(
