@@ -397,7 +397,7 @@ class Edge:
             return web.Response(status=stored.status, body=entry.body, headers=headers)
         rh = request.headers
         if ("If-None-Match" in rh or "If-Modified-Since" in rh) and _not_modified(
-            rh, stored.headers
+            rh, stored.headers, stored.response_time
         ):
             return web.Response(status=304, headers=_only_304_fields(headers))
         body = entry.body
@@ -1010,21 +1010,25 @@ def _only_304_fields(headers: CIMultiDict) -> CIMultiDict:
     return CIMultiDict((k, v) for k, v in headers.items() if k.lower() in keep)
 
 
-def _not_modified(req_headers, stored_headers) -> bool:
-    """RFC 9110 13.1.1/13.1.3: the client's If-None-Match / If-Modified-Since hold."""
+def _not_modified(req_headers, stored_headers, received: float | None = None) -> bool:
+    """RFC 9111 4.3.2 / RFC 9110 13.1: the client's If-None-Match (weak comparison) or,
+    without it, If-Modified-Since holds for the stored response. Without Last-Modified
+    the stored Date stands in, then the time the response was received."""
     inm = req_headers.getall("If-None-Match", ())
     if inm:
         tags = parse_etag_list(inm)
-        etag = parse_etag(next((v for k, v in stored_headers if k.lower() == "etag"), None))
         if tags == "*":
             return True
+        etag = parse_etag(get_one(stored_headers, "etag"))
         return etag is not None and any(weak_match(etag, t) for t in tags)
     ims = req_headers.get("If-Modified-Since")
     if ims is not None:
         since = parse_http_date(ims)
-        lm = parse_http_date(
-            next((v for k, v in stored_headers if k.lower() == "last-modified"), None)
-        )
+        lm = parse_http_date(get_one(stored_headers, "last-modified"))
+        if lm is None:
+            lm = parse_http_date(get_one(stored_headers, "date"))
+        if lm is None:
+            lm = received
         return since is not None and lm is not None and lm <= since
     return False
 

@@ -15,7 +15,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 
 import aiohttp
 import pytest
@@ -835,5 +837,20 @@ def test_bodies_expect_continue_and_get_with_a_body():
         r, b = await t.get("/g", data=b"ignored")
         assert r.status == 200 and b == b"g" and t.origin.log[-1][3] == b""
         assert "Content-Length" not in t.origin.log[-1][2]
+
+    run(body)
+
+
+def test_if_modified_since_without_last_modified_uses_the_stored_date():
+    async def body(t: T):
+        now = time.time()
+        date = formatdate(now, usegmt=True)
+        t.origin.set("/d", b"dated", headers=[("Cache-Control", "max-age=100"), ("Date", date)])
+        await t.get("/d")
+        later, earlier = formatdate(now + 86400, usegmt=True), formatdate(now - 86400, usegmt=True)
+        r, b = await t.get("/d", headers={"If-Modified-Since": later})
+        assert r.status == 304 and "hit" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/d", headers={"If-Modified-Since": earlier})
+        assert r.status == 200 and b == b"dated"
 
     run(body)
