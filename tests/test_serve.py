@@ -1,0 +1,308 @@
+"""`cdn serve`: the whole stack on loopback (free ports), in-process and as a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import dns.edns
+import dns.message
+import dns.query
+import pytest
+
+from cdn.addressing import client_address, client_block, edge_addresses, located_places
+from cdn.emulation import DelayModel, last_via_name
+from cdn.errors import UserError
+from cdn.live_load import Connection, cache_hit
+from cdn.places import resolve_place
+from cdn.scenario import load_scenario
+from cdn.serve import ORIGIN_HOST, LiveStack, ServeOptions
+from origin.server import CONFIG, STATS
+from tests.conftest import REPO, free_port
+
+SC = load_scenario("quickstart")
+HOST = "www.cdn.test"
+# Nearest PoP by geography: what any latency routing must answer for these cities.
+EXPECTED = {"Tokyo": "sin", "London": "fra", "New York": "iad", "São Paulo": "gru"}
+
+
+def _place(name):
+    return resolve_place(name)
+
+
+def _dig(port: int, place, source: str | None = None) -> tuple[list[str], int]:
+    """A records and the ECS scope for HOST, asked with the place's block as ECS."""
+    block = client_block(SC, place)[0]
+    q = dns.message.make_query(
+        HOST, "A", use_edns=0, options=[dns.edns.ECSOption(str(block.network_address), 24)]
+    )
+    r = dns.message.from_wire(
+        dns.query.udp(q, "127.0.0.1", timeout=3, port=port, source=source).to_wire()
+    )
+    ecs = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+    return [a.address for rr in r.answer for a in rr], ecs[0].scopelen
+
+
+def _options(**kw) -> ServeOptions:
+    return ServeOptions(http_port=free_port(), dns_port=free_port(), health_interval=0.5, **kw)
+
+
+def test_stack_dns_cache_and_origin_in_process():
+    async def main():
+        async with LiveStack(SC, _options(emulation_scale=0.01)) as stack:
+            port = stack.options.http_port
+            addrs = {n: str(a[0]) for n, a in edge_addresses(SC).items()}
+            # DNS: each place gets its nearest PoP, with a scope of its /24
+            for city, edge in EXPECTED.items():
+                answer, scope = await asyncio.to_thread(_dig, stack.dns.port, _place(city))
+                assert answer == [addrs[edge]], city
+                assert scope == 24
+            # Cache: miss, then hit, one origin request; from two places, two edges
+            stats = stack.origin_app[STATS]
+            for city in ("Tokyo", "London"):
+                place = _place(city)
+                edge = EXPECTED[city]
+                src = client_address(SC, place)
+                before = stats.requests
+                statuses = []
+                for _ in range(3):
+                    conn = await Connection.open(addrs[edge], port, src, 10)
+                    try:
+                        reply = await conn.get("/obj/7", f"{HOST}:{port}")
+                    finally:
+                        conn.close()
+                    assert reply.status == 200
+                    assert reply.nbytes == stack.origin_app[CONFIG].catalog.size(7)
+                    statuses.append(reply.headers["cache-status"])
+                assert [cache_hit(s) for s in statuses] == [False, True, True], statuses
+                assert statuses[0].startswith(f"{edge}; fwd=uri-miss; fwd-status=200; stored")
+                assert stats.requests - before == 1
+            # The demo site goes through the edge too, with validators from the origin
+            conn = await Connection.open(addrs["iad"], port, None, 10)
+            try:
+                reply = await conn.get("/index.html", HOST)
+                health = await conn.get("/.well-known/cdn/health", HOST)
+            finally:
+                conn.close()
+            assert reply.status == 200 and "etag" in reply.headers
+            assert health.status == 200
+            assert stack.dns.tracker.down == frozenset()
+
+    asyncio.run(main())
+
+
+def test_emulated_delay_is_the_model_new_then_reused_connection():
+    """The edge's Server-Timing says what it slept: the model's client time, with the
+    handshake round trips only on a connection's first request (no wall clock asserted)."""
+    scale = 0.01
+    model = DelayModel(SC)
+
+    async def main():
+        async with LiveStack(SC, _options(emulation_scale=scale)) as stack:
+            tokyo = _place("Tokyo")
+            addr = str(edge_addresses(SC)["sin"][0])
+            conn = await Connection.open(
+                addr, stack.options.http_port, client_address(SC, tokyo), 10
+            )
+            try:
+                first = await conn.get("/obj/3", HOST)
+                second = await conn.get("/obj/3", HOST)
+            finally:
+                conn.close()
+            n = first.nbytes
+            for reply, new in ((first, True), (second, False)):
+                want = model.client_ms(tokyo, "sin", n, new) * scale
+                got = float(reply.headers["server-timing"].split("dur=")[1])
+                assert got == pytest.approx(want, abs=0.06)
+            # the difference is exactly the TCP + TLS handshakes: 2 RTT
+            rtt = model.rtt_ms(tokyo, model.edge_place("sin"), 0.005)
+            assert model.client_ms(tokyo, "sin", n, True) - model.client_ms(
+                tokyo, "sin", n, False
+            ) == pytest.approx(2 * rtt)
+            # an unlocated client (127.0.0.1) is not delayed
+            conn = await Connection.open(addr, stack.options.http_port, None, 10)
+            try:
+                plain = await conn.get("/obj/3", HOST)
+            finally:
+                conn.close()
+            assert plain.headers["server-timing"] == "emulated;dur=0.0"
+
+    asyncio.run(main())
+
+
+def test_delay_model_against_transfer_arithmetic():
+    from cdn.network import NetworkModel
+    from cdn.transfer import fetch_time_ms
+
+    m = DelayModel(SC)
+    net = NetworkModel.from_config(SC.network)
+    fra, iad = SC.edge("fra").place, SC.origin.place
+    rtt = net.rtt_ms(fra, iad)
+    # 14,600 bytes = one initial window: one RTT on a warm connection
+    assert m.hop_ms("fra", None, 14_600) == pytest.approx(rtt)
+    assert m.hop_ms("fra", None, 15_000) == pytest.approx(2 * rtt)
+    lagos = _place("Lagos")
+    p = m.predict(lagos, "jnb", 1000, hit=False, service_ms=8.0)
+    assert p.client_ms == pytest.approx(
+        fetch_time_ms(net.rtt_ms(lagos, SC.edge("jnb").place, 0.020), 1000, bandwidth_bps=100e6)
+    )
+    assert p.upstream_ms == pytest.approx(net.rtt_ms(SC.edge("jnb").place, iad))
+    assert p.total_ms == pytest.approx(p.client_ms + p.upstream_ms + 8.0)
+    assert m.predict(lagos, "jnb", 1000, hit=True).total_ms == pytest.approx(p.client_ms)
+    assert last_via_name(["1.1 child, 1.1 fra"]) == "fra"
+    assert last_via_name([]) is None
+
+
+def test_busy_port_is_a_clear_error_and_nothing_stays_up():
+    opts = _options(emulate=False)
+    with socket.socket() as s:
+        s.bind((ORIGIN_HOST, opts.http_port))
+        s.listen()
+
+        async def main():
+            stack = LiveStack(SC, opts)
+            with pytest.raises(
+                UserError, match=f"origin: cannot listen on {ORIGIN_HOST}:{opts.http_port}"
+            ):
+                await stack.start()
+            assert stack._runners == [] and stack.dns is None
+
+        asyncio.run(main())
+    # DNS port taken: the HTTP servers started before it are stopped again
+    opts = _options(emulate=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", opts.dns_port))
+
+        async def main2():
+            stack = LiveStack(SC, opts)
+            with pytest.raises(
+                UserError, match=f"DNS server: cannot listen on 127.0.0.1:{opts.dns_port}"
+            ):
+                await stack.start()
+
+        asyncio.run(main2())
+    with socket.socket() as s:  # the edge address is free again
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.1.1", opts.http_port))
+        s.listen()
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def _start_serve(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdn", "serve", "quickstart", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_serve_subprocess_fetch_and_sigint():
+    http, dnsp = free_port(), free_port()
+    proc = _start_serve(
+        "--http-port", str(http), "--dns-listen", f"127.0.0.1:{dnsp}", "--no-emulate"
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(lines)
+        assert "Ctrl-C stops everything" in text, text + proc.stderr.read()
+        for name in ("origin", "iad", "fra", "sin", "gru", "jnb", "dns"):
+            assert f"\n{name} " in text
+        assert f"dig @127.0.0.1 -p {dnsp} {HOST} +subnet=127.64.0.0/24" in text
+        # DNS from several places
+        for city, edge in EXPECTED.items():
+            assert _dig(dnsp, _place(city))[0] == [str(edge_addresses(SC)[edge][0])]
+        # cdn fetch, twice: miss then hit
+        url = f"http://{HOST}:{http}/obj/11"
+        outs = []
+        for _ in range(2):
+            r = subprocess.run(
+                [sys.executable, "-m", "cdn", "fetch", "--from", "Sydney", url,
+                 "--dns", f"127.0.0.1:{dnsp}"],
+                capture_output=True, text=True, timeout=60, cwd=REPO,
+            )  # fmt: skip
+            assert r.returncode == 0, r.stderr
+            outs.append(r.stdout)
+        assert "source 127.64.11.1" in outs[0]
+        assert "fwd=uri-miss" in outs[0] and "; hit;" in outs[1]
+        assert "predicted" in outs[1] and "measured" in outs[1]
+        assert _children(proc.pid) == []  # one process: nothing to leave behind
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, err
+    assert "cdn serve: stopped" in out
+    with pytest.raises(ProcessLookupError):
+        os.kill(proc.pid, 0)
+    # every port is free again
+    with socket.socket() as s:  # (SO_REUSEADDR: TIME_WAIT is fine, a listener is not)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.1.3", http))
+        s.listen()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", dnsp))
+
+
+def test_serve_busy_dns_port_exit_2_and_sigterm():
+    http, dnsp = free_port(), free_port()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.bind(("127.0.0.1", dnsp))
+        proc = _start_serve("--http-port", str(http), "--dns-listen", f"127.0.0.1:{dnsp}")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{dnsp}" in err and "Traceback" not in err
+    proc = _start_serve(
+        "--http-port", str(http), "--dns-listen", f"127.0.0.1:{dnsp}", "--no-emulate"
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "Ctrl-C" not in proc.stdout.readline():
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+
+
+def test_every_located_place_is_answered():
+    """Every client and resolver place of the plan resolves to an edge (no fallbacks)."""
+
+    async def main():
+        async with LiveStack(SC, _options(emulate=False)) as stack:
+            addrs = {str(a[0]) for a in edge_addresses(SC).values()}
+            for place in located_places(SC):
+                answer, scope = await asyncio.to_thread(_dig, stack.dns.port, place)
+                assert len(answer) == 1 and answer[0] in addrs, place.name
+
+    asyncio.run(main())
