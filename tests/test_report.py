@@ -249,3 +249,31 @@ def test_cli_report_and_errors(runs, tmp_path):
     assert r.returncode == 2 and "not a results directory" in r.stderr
     r = run_cdn("report", "a", "b", "c")
     assert r.returncode == 2 and "two to compare" in r.stderr
+
+
+def test_sweep_report(tmp_path):
+    out = tmp_path / "sweep"
+    r = run_cdn("sweep", "quickstart", "--set", "edge_defaults.capacity=16MiB,256MiB",
+                "--set", "edge_defaults.policy=lru,sieve", "--requests", "4000", "-j", "1",
+                "-o", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    paths = write_report(out)
+    check_images(out / "report", {"sweep-capacity", "sweep-p95"})
+    assert out / "report" / "index.html" in paths
+    page = (out / "report" / "index.html").read_text(encoding="utf-8")
+    assert page.count("<tr>") >= 1 + 4 and "edge_defaults.policy" in page
+
+
+def test_results_without_distributions(runs, tmp_path):
+    """A run written without distributions.json still gets the figures it supports."""
+    old = tmp_path / "old"
+    old.mkdir()
+    for name in ("summary.json", "timeseries.csv"):
+        (old / name).write_bytes((runs["quick"] / name).read_bytes())
+    write_report(old)
+    check_images(old / "report", {"cities", "timeseries", "edge-hit-ratio"})
+    assert not (old / "report" / "map.png").exists()
+    page = (old / "report" / "index.html").read_text(encoding="utf-8")
+    assert "no distributions.json" in page
+    # the bundled scenario with the summary's SHA-256 supplies the text
+    assert "name = &quot;quickstart&quot;" in page
