@@ -12,8 +12,8 @@ events the world is constant, so a whole slice can be processed in one go
 
 ``EdgeCaches.serve`` is that tight loop for the caches. Each edge has a store
 from ``edge.store`` (the same store the live edge uses: ``request(key, size)``
-does the hit update, admission, eviction and insert) and a dict of the time
-each stored copy became available (its fetch completion). A hit on a copy
+does the hit update, admission, eviction and insert) and dicts of the time
+each copy became (or becomes) available: its fetch completion. A hit on a copy
 whose fetch has not completed yet waits for it: that is request collapsing,
 one origin fetch for concurrent misses. The freshness of a hit is decided by
 ``edge.policy.classify(age, freshness)`` of its content type: ``hit``,
@@ -114,7 +114,11 @@ class EdgeCaches:
         self.never = list(never_expires)  # per content type: classify is "hit" all run long
         self.cacheable = list(cacheable)
         self.stale_on_error = stale_on_error  # (content type, age) -> may serve stale
-        self.ready: list[dict] = [{} for _ in stores]  # key -> time the copy is available
+        # key -> time a fetch in flight completes (pruned once past: kept small, so
+        # the check on every hit stays cheap)
+        self.inflight: list[dict] = [{} for _ in stores]
+        # key -> time the stored copy arrived, for content that expires (its age)
+        self.stored: list[dict] = [{} for _ in stores]
         self.origin_up = True
         n = len(self.stores)
         # Requests that reached each store from a child tier (shields), and their hits.
@@ -145,12 +149,19 @@ class EdgeCaches:
     def purge(self, keys: Iterable[int]) -> int:
         """Drop ``keys`` from every store; returns the number of copies removed."""
         removed = 0
-        for store, ready in zip(self.stores, self.ready, strict=True):
+        for store, inflight, stored in zip(self.stores, self.inflight, self.stored, strict=True):
             for k in keys:
                 if store.remove(k):
                     removed += 1
-                ready.pop(k, None)
+                inflight.pop(k, None)
+                stored.pop(k, None)
         return removed
+
+    def _arrives(self, x: int, k, when: float, ct: int) -> None:
+        """Node ``x`` holds a copy of ``k`` from ``when`` on."""
+        self.inflight[x][k] = when
+        if not self.never[ct]:
+            self.stored[x][k] = when
 
     def serve(self, t, edge, key, size, ctype, up_ms, cond_ms) -> Served:
         """The per-request loop. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional
@@ -160,7 +171,11 @@ class EdgeCaches:
         self._cond = [c.tolist() for c in cond_ms]
         up0 = self._up[0]
         requests = [s.request for s in self.stores]
-        ready = self.ready
+        if len(t):  # fetches completed before this batch can no longer hold anyone up
+            t0 = float(t[0])
+            self.inflight = [{k: r for k, r in d.items() if r > t0} if d else d
+                             for d in self.inflight]  # fmt: skip
+        inflight, stored = self.inflight, self.stored
         direct = [p < 0 for p in self.parents]
         origin_up = self.origin_up
         classify, fresh = self.classify, self.freshness
@@ -177,17 +192,20 @@ class EdgeCaches:
             i += 1
             if c <= 1:  # FOREVER or EXPIRING: the store decides hit or miss
                 if requests[e](k, s):
-                    age = tt - ready[e][k]
-                    if age < 0:  # stored by a fetch still in flight: wait for it
+                    r = inflight[e].get(k)
+                    if r is not None and r > tt:  # stored by a fetch still in flight: wait
                         out[i] = COLLAPSED
-                        waits[i] = -age * 1000.0
-                    elif c == 0 or classify(age, fresh[ct]) == "hit":
-                        pass  # HIT
-                    else:
-                        out[i], waits[i], fetches[i] = self._expired(e, k, s, ct, tt, age, i)
+                        waits[i] = (r - tt) * 1000.0
+                    elif c == 1:
+                        age = tt - stored[e][k]
+                        if classify(age, fresh[ct]) != "hit":
+                            out[i], waits[i], fetches[i] = self._expired(e, k, s, ct, tt, age, i)
                 elif origin_up and direct[e]:  # the common miss, inline
                     w = up0[i]
-                    ready[e][k] = tt + w * 0.001
+                    r = tt + w * 0.001
+                    inflight[e][k] = r
+                    if c == 1:
+                        stored[e][k] = r
                     out[i] = MISS
                     waits[i] = w
                     fetches[i] = FULL_FETCH
@@ -195,7 +213,7 @@ class EdgeCaches:
                     ok, w, fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
                     waits[i] = w
                     if ok:
-                        ready[e][k] = tt + w * 0.001
+                        self._arrives(e, k, tt + w * 0.001, ct)
                         out[i] = MISS
                     else:
                         self.stores[e].remove(k)
@@ -222,13 +240,13 @@ class EdgeCaches:
         cacheable = self.cacheable[ct]
         self.tier_requests[p] += 1
         self.tier_bytes[p] += s
-        ready = self.ready[p]
         if cacheable and self.stores[p].request(k, s):
-            age = t - ready[k]
-            if age < 0:
+            r = self.inflight[p].get(k)
+            if r is not None and r > t:  # collapsed onto the parent's fetch
                 self.tier_hits[p] += 1
                 self.tier_hit_bytes[p] += s
-                return True, hop - age * 1000.0, NO_FETCH
+                return True, hop + (r - t) * 1000.0, NO_FETCH
+            age = 0.0 if self.never[ct] else t - self.stored[p][k]
             verdict = "hit" if self.never[ct] else self.classify(age, self.freshness[ct])
             if verdict == "hit":
                 self.tier_hits[p] += 1
@@ -238,9 +256,9 @@ class EdgeCaches:
             if not ok:
                 return self.stale_on_error(ct, age), hop, NO_FETCH
             if verdict == "stale":  # the parent answers stale and refreshes behind
-                ready[k] = t
+                self._arrives(p, k, t, ct)
                 return True, hop, f
-            ready[k] = t + w / 1000.0
+            self._arrives(p, k, t + w / 1000.0, ct)
             return True, hop + w, f
         ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, False)
         if not ok:
@@ -248,7 +266,7 @@ class EdgeCaches:
                 self.stores[p].remove(k)
             return False, 0.0, NO_FETCH
         if cacheable:
-            ready[k] = t + w / 1000.0
+            self._arrives(p, k, t + w / 1000.0, ct)
         return True, hop + w, f
 
     def _expired(self, e, k, s, ct, t, age, i) -> tuple[int, float, int]:
@@ -259,10 +277,10 @@ class EdgeCaches:
             if self.stale_on_error(ct, age):
                 return STALE, 0.0, NO_FETCH
             self.stores[e].remove(k)
-            self.ready[e].pop(k, None)
+            self.stored[e].pop(k, None)
             return ERROR, 0.0, NO_FETCH
         if verdict == "stale":  # stale-while-revalidate: answer now, refresh behind
-            self.ready[e][k] = t  # the stale copy stays servable meanwhile
+            self._arrives(e, k, t, ct)  # the stale copy stays servable meanwhile
             return STALE, 0.0, fetch
-        self.ready[e][k] = t + wait / 1000.0
+        self._arrives(e, k, t + wait / 1000.0, ct)
         return REVALIDATED, wait, fetch
