@@ -82,6 +82,11 @@ def test_bad_sizes(policy):
     with pytest.raises(ValueError, match="max_object_size"):
         make_store(policy, 100, max_object_size=-3)
     assert store.used == 0 and len(store) == 0
+    run(store, *[(i, 5) for i in range(30)])  # full: a negative size must not sneak in
+    used, keys = store.used, store.keys()
+    with pytest.raises(ValueError, match="non-negative"):
+        store.request("neg", -200)
+    assert (store.used, store.keys()) == (used, keys)
 
 
 # -- each policy by hand -------------------------------------------------------------
