@@ -258,8 +258,9 @@ def fig_latency_cdf(regions: dict[str, dict], title: str) -> Figure:
     for i, (r, d) in enumerate(sorted(regions.items())):
         color = OKABE_ITO[i % len(OKABE_ITO)]
         xs, ys = cdf(d["latency_ms"])
-        ax.step(xs, ys, where="post", color=color, lw=1.6, label=region_name(r))
         f = d.get("floor")
+        label = region_name(r) + (f" (floor {f['rtt_ms']:.1f} ms)" if f else "")
+        ax.step(xs, ys, where="post", color=color, lw=1.6, label=label)
         if f:
             ax.axvline(f["rtt_ms"], color=color, ls=":", lw=1.2)
             ax.plot([f["rtt_ms"]], [0.02], marker="v", color=color, ms=7, clip_on=False)
@@ -331,6 +332,9 @@ def fig_timeseries(rows: list[dict], events: list[dict], title: str) -> Figure:
         right = ev["at"] > 0.8 * end
         for ax in axes:
             ax.axvline(ev["at"], color="#555555", ls="--", lw=1)
+            if ev.get("duration"):  # origin outage, slow origin, flash crowd: shade it
+                ax.axvspan(ev["at"], min(ev["at"] + ev["duration"], end), color="#999999",
+                           alpha=0.15, lw=0)  # fmt: skip
         axes[0].annotate(ev["label"], xy=(ev["at"], 1.0), xycoords=("data", "axes fraction"),
                          xytext=(-3 if right else 3, -3 - 11 * (i % 3)), textcoords="offset points",
                          fontsize=9, va="top", ha="right" if right else "left", color="#333333",
