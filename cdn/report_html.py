@@ -134,7 +134,7 @@ def page(summary: dict, images: Sequence[Image], scenario_text: str | None,
         f"<b>{n:,}</b> requests over {fmt(summary.get('simulated_seconds'))} s of simulated "
         f"time. {esc(description)}</p>",
         "<h2>Headline</h2>",
-        _table(["figure", "value"], headline(summary)),
+        _table(["measure", "value"], headline(summary)),
         region_table(summary),
     ]
     parts += [f"<p class=meta>{esc(x)}</p>" for x in notes]
@@ -158,7 +158,7 @@ def comparison_page(a: dict, b: dict, label_a: str, label_b: str, delta: Sequenc
         f"(scenario {esc(b['scenario']['name'])}, seed {esc(b['scenario']['seed'])}, "
         f"{b['requests']:,} requests)</p>",
         "<h2>Headline</h2>",
-        _table(["figure", "A", "B"], rows),
+        _table(["measure", "A", "B"], rows),
         "<h2>What changed</h2>",
         *(figure_html(i) for i in delta),
         "<h2>Side by side</h2>",
@@ -191,6 +191,13 @@ def sweep_page(name: str, keys: Sequence[str], rows: Sequence[dict], images: Seq
 
 
 # ---------------------------------------------------------------------- files
+
+
+def _out_dir(path) -> None:
+    from cdn.errors import UserError
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a directory; give -o a directory")
 
 
 def _images(specs, out_dir) -> list[Image]:
@@ -233,6 +240,7 @@ def write_report(results_dir, out_dir=None) -> list:
 
     src = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else src / "report"
+    _out_dir(out)
     if is_sweep(src):
         sw = load_sweep(src)
         images = _images(report.sweep_figures(sw), out)
@@ -264,6 +272,7 @@ def write_comparison(dir_a, dir_b, out_dir=None) -> list:
     pa, pb = Path(dir_a), Path(dir_b)
     out = Path(out_dir) if out_dir is not None else pa.resolve().parent / (
         f"compare-{pa.resolve().name}-{pb.resolve().name}")  # fmt: skip
+    _out_dir(out)
     la, lb = f"{a.name} ({pa})", f"{b.name} ({pb})"
     rows = report.comparison_rows(a.summary, b.summary, region_hit_ratio(a), region_hit_ratio(b))
     delta = report.FigureSpec(

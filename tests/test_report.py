@@ -247,6 +247,9 @@ def test_cli_report_and_errors(runs, tmp_path):
     (tmp_path / "empty").mkdir()
     r = run_cdn("report", str(tmp_path / "empty"))
     assert r.returncode == 2 and "not a results directory" in r.stderr
+    (tmp_path / "file").write_text("x")
+    r = run_cdn("report", str(runs["pacific"]), "-o", str(tmp_path / "file"))
+    assert r.returncode == 2 and "not a directory" in r.stderr
     r = run_cdn("report", "a", "b", "c")
     assert r.returncode == 2 and "two to compare" in r.stderr
 

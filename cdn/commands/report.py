@@ -30,10 +30,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"give one results directory, or two to compare; got {len(args.results)}")
     from cdn.report_html import write_comparison, write_report
 
-    if len(args.results) == 1:
-        paths = write_report(args.results[0], args.output)
-    else:
-        paths = write_comparison(args.results[0], args.results[1], args.output)
+    try:
+        if len(args.results) == 1:
+            paths = write_report(args.results[0], args.output)
+        else:
+            paths = write_comparison(args.results[0], args.results[1], args.output)
+    except OSError as exc:  # an unwritable or vanished directory: say which
+        raise UserError(f"cannot write the report: {exc}") from None
     index = next(p for p in paths if p.name == "index.html")
     print(f"wrote {len(paths)} files; open {index}")
     return 0
