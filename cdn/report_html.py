@@ -234,19 +234,21 @@ def write_report(results_dir, out_dir=None) -> list:
     returns the paths written. Default ``out_dir``: ``<results_dir>/report``."""
     from pathlib import Path
 
-    from cdn import report
     from cdn.report_data import is_sweep, load_results, load_sweep
     from cdn.results import atomic_write
 
     src = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else src / "report"
     _out_dir(out)
+    data = load_sweep(src) if is_sweep(src) else load_results(src)  # errors before matplotlib
+    from cdn import report
+
     if is_sweep(src):
-        sw = load_sweep(src)
+        sw = data
         images = _images(report.sweep_figures(sw), out)
         text = sweep_page(src.name, sw.keys, sw.rows, images)
     else:
-        res = load_results(src)
+        res = data
         images = _images(report.figures(res), out)
         notes = [] if res.dist else [
             "This run has no distributions.json (written by an older simulator): the map, "
@@ -264,11 +266,12 @@ def write_comparison(dir_a, dir_b, out_dir=None) -> list:
     """A comparison of two runs: delta chart, both runs' figures, index.html."""
     from pathlib import Path
 
-    from cdn import report
     from cdn.report_data import load_results, region_hit_ratio
     from cdn.results import atomic_write
 
     a, b = load_results(dir_a), load_results(dir_b)
+    from cdn import report
+
     pa, pb = Path(dir_a), Path(dir_b)
     out = Path(out_dir) if out_dir is not None else pa.resolve().parent / (
         f"compare-{pa.resolve().name}-{pb.resolve().name}")  # fmt: skip
