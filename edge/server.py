@@ -1039,7 +1039,7 @@ EDGE_KEY = web.AppKey("edge", Edge)
 def create_edge_app(config: EdgeConfig) -> web.Application:
     """A web.Application serving one edge; ``app[EDGE_KEY]`` is its :class:`Edge`."""
     edge = Edge(config)
-    app = web.Application(handler_args=_handler_args(config))
+    app = web.Application(handler_args=handler_args(config))
     app[EDGE_KEY] = edge
     app.router.add_route("*", "/{tail:.*}", edge.handle)
     app.on_startup.append(edge.open)
@@ -1047,7 +1047,8 @@ def create_edge_app(config: EdgeConfig) -> web.Application:
     return app
 
 
-def _handler_args(config: EdgeConfig) -> dict:
+def handler_args(config: EdgeConfig) -> dict:
+    """Request parser limits for aiohttp's runner: ``web.AppRunner(app, **handler_args(c))``."""
     return {
         "max_line_size": config.max_line_size,
         "max_field_size": config.max_field_size,
@@ -1071,6 +1072,9 @@ class EdgeRunner:
         await self.edge.close()
 
 
+_handler_args = handler_args  # the name cdn.serve imported first
+
+
 async def start_edge(config: EdgeConfig) -> EdgeRunner:
     """Start an edge on ``config.host:config.port``; ``await runner.cleanup()`` stops it.
 
@@ -1079,7 +1083,7 @@ async def start_edge(config: EdgeConfig) -> EdgeRunner:
     """
     edge = Edge(config)
     await edge.open()
-    runner = web.ServerRunner(web.Server(edge.handle, access_log=None, **_handler_args(config)))
+    runner = web.ServerRunner(web.Server(edge.handle, access_log=None, **handler_args(config)))
     await runner.setup()
     site = web.TCPSite(
         runner, config.host, config.port, reuse_port=config.reuse_port or None, backlog=1024
