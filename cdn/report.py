@@ -114,16 +114,25 @@ def place_labels(ax, items: Sequence[tuple[str, float, float]], obstacles=(), fo
                  **text_kw) -> list:  # fmt: skip
     """Label points ``(text, x, y)`` in data coordinates without overlaps: each
     label tries positions around its point, nearest first, and takes the first
-    that overlaps no placed label, no other point and stays in the axes (else the
-    least overlapping one, with a leader line). Returns the Annotations."""
+    that stays in the axes and covers no placed label, labelled point or
+    ``obstacles`` marker ``(x, y, radius in points)``; failing that, the one that
+    covers least (labels weigh far more than markers), with a leader line when it
+    sits away from its point. Returns the Annotations."""
     fig = ax.figure
     renderer = fig.canvas.get_renderer()
     trans = ax.transData
-    pts = [trans.transform((x, y)) for _, x, y in items] + [trans.transform(o) for o in obstacles]
-    pad = 3.0
-    boxes = [(px - pad, py - pad, px + pad, py + pad) for px, py in pts]
-    frame = ax.get_window_extent(renderer)
     scale = fig.dpi / 72.0
+    pad = 3.0
+    boxes = []  # labels and their own points: hard obstacles
+    for _, x, y in items:
+        px, py = trans.transform((x, y))
+        boxes.append((px - pad, py - pad, px + pad, py + pad))
+    soft = []  # other markers (x, y, radius in points): better not covered, but may be
+    for o in obstacles:
+        px, py = trans.transform((o[0], o[1]))
+        rad = (o[2] if len(o) > 2 else pad) * scale
+        soft.append((px - rad, py - rad, px + rad, py + rad))
+    frame = ax.get_window_extent(renderer)
     dirs = [(1, 0.3), (1, -0.3), (-1, 0.3), (-1, -0.3), (0, 1), (0, -1), (1, 1), (-1, 1),
             (1, -1), (-1, -1)]  # fmt: skip
     out = []
@@ -144,7 +153,8 @@ def place_labels(ax, items: Sequence[tuple[str, float, float]], obstacles=(), fo
                 box = (x0 - 2, y0 - 2, x0 + w + 2, y0 + h + 2)  # a gap between labels
                 inside = (box[0] >= frame.x0 and box[2] <= frame.x1 and box[1] >= frame.y0
                           and box[3] <= frame.y1)  # fmt: skip
-                cost = sum(_overlap(box, b) for b in boxes) + (0 if inside else 1e6)
+                cost = (10 * sum(_overlap(box, b) for b in boxes)
+                        + 0.2 * sum(_overlap(box, b) for b in soft) + (0 if inside else 1e6))  # fmt: skip
                 if best is None or cost < best[0]:
                     best = (cost, box, r)
                 if cost == 0:
@@ -229,7 +239,8 @@ def fig_world_map(dist: dict, city_p50: dict[str, float | None], title: str) -> 
         [("origin", o["lon"], o["lat"])]
         + [(e["name"], e["lon"], e["lat"]) for e in serving + shields]
     )
-    place_labels(ax, labels, obstacles=[(c["lon"], c["lat"]) for c in cities], fontsize=9,
+    marks = [(c["lon"], c["lat"], math.sqrt(sz) / 2) for c, sz in zip(cities, sizes, strict=True)]
+    place_labels(ax, labels, obstacles=marks, fontsize=9,
                  bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none",
                        "alpha": 0.8})  # fmt: skip
     handles = [
