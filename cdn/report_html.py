@@ -109,10 +109,12 @@ def figure_html(img: Image) -> str:
     )
 
 
-def _doc(title: str, body: str) -> str:
+def _doc(title: str, body: str, wide: bool = False) -> str:
+    # side by side pages use the whole window, so each figure stays near its natural size
+    css = CSS + ("body{max-width:none}" if wide else "")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>\n{body}\n</body></html>\n"
+        f"<title>{esc(title)}</title><style>{css}</style></head><body>\n{body}\n</body></html>\n"
     )
 
 
@@ -171,7 +173,7 @@ def comparison_page(a: dict, b: dict, label_a: str, label_b: str, delta: Sequenc
                      f"<div><b>B</b>{right}</div></div>")  # fmt: skip
     parts.append("<div class=pair><div>" + _scenario_block(text_a, None) + "</div><div>"
                  + _scenario_block(text_b, None) + "</div></div>")  # fmt: skip
-    return _doc("CDN comparison", "\n".join(parts))
+    return _doc("CDN comparison", "\n".join(parts), wide=True)
 
 
 def sweep_page(name: str, keys: Sequence[str], rows: Sequence[dict], images: Sequence[Image]) -> str:  # fmt: skip
