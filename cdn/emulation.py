@@ -124,6 +124,16 @@ class DelayModel:
             v = self._bw[a, b] = self.network.bandwidth_bps(a, b)
         return v
 
+    def prewarm(self, clients) -> None:
+        """Compute every RTT and bandwidth the servers will ask for (client places x
+        edges, tier hops), so that no request pays for the first computation."""
+        for e in self._edges.values():
+            for c in clients:
+                self.client_ms(c, e.name, 0, True)
+            self.hop_ms(e.name, e.parent, 0)
+            for child in self._edges.values():
+                self.hop_ms(child.name, e.name, 0)
+
     def client_ms(self, client: Place, edge: str, nbytes: int, new_connection: bool) -> float:
         """Client at ``client`` fetching ``nbytes`` from ``edge``: the simulator's client part."""
         e = self.edge_place(edge)
@@ -152,9 +162,11 @@ class DelayModel:
         hit: bool,
         new_connection: bool = True,
         service_ms: float | None = None,
+        hit_tiers: frozenset[str] = frozenset(),
     ) -> Prediction:
-        """The model's time for one fetch: a hit, or a miss at every tier up to the origin
-        (``service_ms`` None: the median of the scenario's origin service time)."""
+        """The model's time for one fetch: a hit, or a miss up the tier chain until a
+        tier in ``hit_tiers`` has it, else to the origin (``service_ms`` None: the
+        median of the scenario's origin service time)."""
         client_ms = self.client_ms(client, edge, nbytes, new_connection)
         if hit:
             return Prediction(client_ms, 0.0, 0.0)
@@ -163,6 +175,8 @@ class DelayModel:
             seen.add(node)
             parent = self._edges[node].parent
             up += self.hop_ms(node, parent, nbytes)
+            if parent in hit_tiers:
+                return Prediction(client_ms, up, 0.0)
             node = parent
         if service_ms is None:
             st = self.scenario.origin.service_time

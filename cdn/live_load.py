@@ -267,7 +267,12 @@ async def fetch(
     cs = reply.headers.get("cache-status", "")
     prediction = None
     if edge != "?":
-        prediction = DelayModel(scenario).predict(place, edge, reply.nbytes, hit=cache_hit(cs))
+        hit_tiers = frozenset(
+            e.split(";")[0].strip() for e in cs.split(",") if cache_hit(e) and ";" in e
+        )
+        prediction = DelayModel(scenario).predict(
+            place, edge, reply.nbytes, hit=cache_hit(cs), hit_tiers=hit_tiers
+        )
     return FetchResult(
         place, source, edge, f"{address}:{port}", reply.status, cs, reply.nbytes,
         (t1 - t0) * 1000, (t2 - t1) * 1000, reply.headers.get("server-timing", ""), prediction,

@@ -109,6 +109,7 @@ class LiveStack:
         self.locator = Locator(db, list(client_blocks(sc)))
         if opt.emulate:
             self.model = DelayModel(sc)
+            self.model.prewarm(client_blocks(sc))
 
         try:
             cfg = origin_config(sc, root=opt.assets)
@@ -231,7 +232,8 @@ class LiveStack:
             if (opt.dns_host, self.dns.port) == ("127.0.0.1", 5353)
             else f" --dns {opt.dns_host}:{self.dns.port}"
         )
-        scen = "" if sc.name == "quickstart" else f" --scenario {sc.path}"
+        where = sc.name if sc.path.startswith("<bundled>") else sc.path
+        scen = "" if sc.name == "quickstart" else f" --scenario {where}"
         for p in places[:2]:
             lines.append(f"  cdn fetch --from '{p.name}' http://{host}{port}/obj/1{dns}{scen}")
         lines.append(f"  curl -s {self.edge_urls[first]}/.well-known/cdn/metrics | grep origin")

@@ -154,6 +154,16 @@ def test_delay_model_against_transfer_arithmetic():
     assert p.upstream_ms == pytest.approx(net.rtt_ms(SC.edge("jnb").place, iad))
     assert p.total_ms == pytest.approx(p.client_ms + p.upstream_ms + 8.0)
     assert m.predict(lagos, "jnb", 1000, hit=True).total_ms == pytest.approx(p.client_ms)
+    # a tiered edge: up to the first tier that has it, or through every tier to the origin
+    g = DelayModel(load_scenario("global"))
+    lagos = g.edge_place("los")
+    full = g.predict(lagos, "los", 5000, hit=False, service_ms=0.0)
+    ams = g.hop_ms("los", "shield-ams", 5000)
+    assert full.upstream_ms == pytest.approx(
+        ams + g.hop_ms("shield-ams", "shield-iad", 5000) + g.hop_ms("shield-iad", None, 5000)
+    )
+    part = g.predict(lagos, "los", 5000, hit=False, hit_tiers=frozenset({"shield-ams"}))
+    assert (part.upstream_ms, part.service_ms) == (pytest.approx(ams), 0.0)
     assert last_via_name(["1.1 child, 1.1 fra"]) == "fra"
     assert last_via_name([]) is None
 
