@@ -399,18 +399,20 @@ class LRUStore(_QueueStore):
                 u = used + size
                 if u > cap:  # so size > 0: a negative size cannot get here
                     if slow:
-                        u = store._make_room(u)
-                    else:
-                        while u > cap:
-                            u -= popitem(False)[1]
+                        used = store._make_room(u)
+                        admitted += 1
+                        admitted_bytes += size
+                        q[key] = size
+                        store._flush()
+                        return False
+                    while u > cap:
+                        u -= popitem(False)[1]
                 elif size < 0:
                     raise _size_error(size)
                 admitted += 1
                 admitted_bytes += size
                 q[key] = size
                 used = u
-                if slow and store._victims:
-                    store._flush()
                 return False
             store._rejected += 1
             return False
@@ -445,18 +447,20 @@ class FIFOStore(_QueueStore):
                 u = used + size
                 if u > cap:  # so size > 0: a negative size cannot get here
                     if slow:
-                        u = store._make_room(u)
-                    else:
-                        while u > cap:
-                            u -= popitem(False)[1]
+                        used = store._make_room(u)
+                        admitted += 1
+                        admitted_bytes += size
+                        q[key] = size
+                        store._flush()
+                        return False
+                    while u > cap:
+                        u -= popitem(False)[1]
                 elif size < 0:
                     raise _size_error(size)
                 admitted += 1
                 admitted_bytes += size
                 q[key] = size
                 used = u
-                if slow and store._victims:
-                    store._flush()
                 return False
             store._rejected += 1
             return False
