@@ -66,6 +66,7 @@ import functools
 import hmac
 import ipaddress
 import json
+import logging
 import math
 import os
 import signal
@@ -93,6 +94,8 @@ from edge.metrics import EdgeMetrics
 from edge.store import make_store
 from origin.files import parse_http_date as origin_date
 from origin.server import UNSATISFIABLE, select_range
+
+log = logging.getLogger("edge")
 
 ADMIN_PREFIX = "/.well-known/cdn/"
 DEFAULT_MAX_OBJECT_SIZE = 64 * 2**20  # buffering bound for one response when none is given
@@ -623,6 +626,7 @@ class Edge:
 
     def _bad_gateway(self, exc: BaseException, fwd: str) -> web.Response:
         timeout = isinstance(exc, TimeoutError)
+        log.warning("%s: origin request failed: %r", self.name, exc)
         what = "timed out" if timeout else f"failed: {type(exc).__name__}"
         return self._simple(
             504 if timeout else 502,
@@ -766,18 +770,21 @@ class Edge:
         if request.method == "HEAD" or resp.status in (204, 304):
             await out.write_eof()
             return out
-        if prefix:
-            await out.write(prefix)
-            self.metrics.bytes_served.inc(len(prefix))
         try:
+            if prefix:
+                await out.write(prefix)
+                self.metrics.bytes_served.inc(len(prefix))
             async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
                 self.metrics.bytes_from_origin.inc(len(chunk))
-                self.metrics.bytes_served.inc(len(chunk))
                 await out.write(chunk)
-        except (aiohttp.ClientError, TimeoutError):
+                self.metrics.bytes_served.inc(len(chunk))
+        except ConnectionError:
+            return out  # the client went away; releasing the origin response ends that side
+        except (aiohttp.ClientError, TimeoutError) as exc:
             # The origin broke off mid-body; the status line is gone, so the only honest
             # signal left is to cut the client connection (never a clean-looking end).
             self.metrics.origin_requests.inc(outcome="broken-body")
+            log.warning("%s: origin body for %s broke off: %r", self.name, request.raw_path, exc)
             if request.transport is not None:
                 request.transport.abort()
             return out

@@ -854,3 +854,22 @@ def test_if_modified_since_without_last_modified_uses_the_stored_date():
         assert r.status == 200 and b == b"dated"
 
     run(body)
+
+
+def test_a_client_leaving_mid_stream_leaves_the_edge_serving():
+    big = os.urandom(2_000_000)
+
+    async def body(t: T):
+        t.origin.set("/huge", big, headers=FRESH)
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", t.port)
+            writer.write(b"GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            await reader.readexactly(1000)
+            writer.transport.abort()
+        r, b = await t.get("/huge")
+        assert r.status == 200 and b == big
+        assert t.edge.metrics.origin_requests.get(outcome="broken-body") == 0
+        assert t.origin.count["/huge"] == 4
+
+    run(body, max_object_size=100_000)
