@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import hashlib
 
+import libcachesim as lcs  # a declared test dependency: fail loudly if it is missing
 import numpy as np
 import pytest
 
 from edge.store import make_store
-
-lcs = pytest.importorskip("libcachesim")
 
 N_OBJ = 100_000
 N_REQ = 200_000
