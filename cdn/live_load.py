@@ -322,6 +322,11 @@ async def replay(
 
     if concurrency < 1:
         raise UserError(f"--concurrency must be at least 1, got {concurrency}")
+    if scenario.workload.trace is not None:
+        raise UserError(
+            f"scenario {scenario.name} replays a trace ({scenario.workload.trace}); "
+            "cdn load --live replays generated workloads only (the origin serves /obj/<id>)"
+        )
     live = Simulation(scenario, seed=seed, requests=requests)  # its DNS model runs on live time
     r = Requests.concat(list(live._blocks()))
     n = len(r)

@@ -78,5 +78,9 @@ def run(args) -> int:
 
     res = asyncio.run(main())
     print(f"cdn load: scenario {scenario.name}, live" + ("" if args.attach else " (own stack)"))
+    if scenario.events:
+        print(
+            f"note: the scenario's {len(scenario.events)} event(s) are not played, live or simulated"
+        )
     print(report(res))
     return 0 if res.errors == 0 else 1
