@@ -87,6 +87,25 @@ class Served:
     fetch: np.ndarray  # int8 origin traffic caused (NO_FETCH / FULL_FETCH / CONDITIONAL)
 
 
+class _Lazy:
+    """Per-hop fetch times as lists, converted from numpy on first use."""
+
+    __slots__ = ("arrays", "lists")
+
+    def __init__(self, arrays, lists):
+        self.arrays = arrays
+        self.lists = lists
+
+    def __getitem__(self, d):
+        got = self.lists.get(d)
+        if got is None:
+            got = self.lists[d] = self.arrays[d].tolist()
+        return got
+
+    def __len__(self):
+        return len(self.arrays)
+
+
 class EdgeCaches:
     """The edge (and shield) caches of a scenario, driven by the requests' edge choice.
 
@@ -133,8 +152,8 @@ class EdgeCaches:
             ],
             dtype=np.int8,
         )
-        self._up: list[list[float]] = []
-        self._cond: list[list[float]] = []
+        self._up = _Lazy([], {})
+        self._cond = _Lazy([], {})
 
     def depth(self) -> int:
         """Hops on the longest path from an edge to the origin."""
@@ -167,9 +186,10 @@ class EdgeCaches:
         """The per-request loop. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional
         fetch time of the hop from depth ``d`` of the request's tier chain to the
         next one up (depth 0 is the edge itself; the last hop ends at the origin)."""
-        self._up = [u.tolist() for u in up_ms]
-        self._cond = [c.tolist() for c in cond_ms]
-        up0 = self._up[0]
+        up0 = up_ms[0].tolist()
+        # The other hops are only read on slow paths: lists made on first use.
+        self._up = _Lazy(up_ms, {0: up0})
+        self._cond = _Lazy(cond_ms, {})
         requests = [s.request for s in self.stores]
         if len(t):  # fetches completed before this batch can no longer hold anyone up
             t0 = float(t[0])
@@ -238,6 +258,7 @@ class EdgeCaches:
                 return False, 0.0, NO_FETCH
             return True, hop, CONDITIONAL if cond else FULL_FETCH
         cacheable = self.cacheable[ct]
+        direct = self.parents[p] < 0
         self.tier_requests[p] += 1
         self.tier_bytes[p] += s
         if cacheable and self.stores[p].request(k, s):
@@ -260,7 +281,11 @@ class EdgeCaches:
                 return True, hop, f
             self._arrives(p, k, t + w / 1000.0, ct)
             return True, hop + w, f
-        ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, False)
+        if direct and self.origin_up:  # the parent fetches from the origin (no recursion)
+            w, f = self._up[d + 1][i], FULL_FETCH
+            ok = True
+        else:
+            ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, False)
         if not ok:
             if cacheable:
                 self.stores[p].remove(k)
