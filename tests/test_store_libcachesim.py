@@ -122,12 +122,35 @@ def test_trace_follows_the_recipe(trace):
         assert int(frac * 616_714_100) == cap
 
 
+@pytest.fixture(scope="module")
+def trace_2m():
+    return eviction_md_trace(2_000_000)
+
+
 @pytest.mark.timeout(120)
-def test_oracle_general_layout_matches_the_published_hash():
+def test_oracle_general_layout_matches_the_published_hash(trace_2m):
     """Our oracleGeneral writer reproduces EVICTION.md's sha256 for the 2M trace."""
-    keys, sizes = eviction_md_trace(2_000_000)
+    keys, sizes = trace_2m
     digest = hashlib.sha256(oracle_general(keys, sizes).tobytes()).hexdigest()
     assert digest == "d1b87ee3e6fb864668c1e3b0753838f75469fb83ac18ff3bb72ff927f036ba3e"
+
+
+# EVICTION.md section 6: the 2M trace at 1 % of its working set (the most evictions).
+REFERENCE_2M_1PCT = {
+    "lru": (682_018, 34_379_299_643),
+    "fifo": (611_235, 30_467_004_067),
+    "s3fifo": (900_095, 47_826_034_569),
+    "sieve": (891_703, 46_792_954_532),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_reference_numbers_2m_at_1pct(trace_2m, policy):
+    keys, sizes = (a.tolist() for a in trace_2m)
+    wss = working_set_bytes(keys, sizes)
+    assert wss == 6_039_031_270
+    assert replay(policy, int(0.01 * wss), keys, sizes) == REFERENCE_2M_1PCT[policy]
 
 
 @pytest.mark.parametrize("frac", FRACTIONS)
