@@ -257,7 +257,13 @@ async def fetch(
     try:
         target = u.raw_path_qs or "/"
         reply = await conn.get(target, u.raw_authority, timeout)
-    except (ConnectionError, TimeoutError, asyncio.IncompleteReadError) as exc:
+    except (
+        ConnectionError,
+        TimeoutError,
+        asyncio.IncompleteReadError,
+        asyncio.LimitOverrunError,
+        ValueError,
+    ) as exc:
         raise UserError(f"GET {url} from {address}: {exc or type(exc).__name__}") from None
     finally:
         conn.close()
@@ -382,6 +388,7 @@ async def replay(
         t = t0 - start
         sent_t[i] = t
         p, h = int(r.place[i]), int(r.host[i])
+        conn = None
         try:
             address, _ = await lookup(i, t)
             source = client_address(sc, places[p], host=1 + h)
@@ -403,6 +410,7 @@ async def replay(
                 pool.append(conn)
             else:
                 conn.close()
+            conn = None
             if reply.status != 200:
                 raise ConnectionError(f"status {reply.status}")
             latency[i] = (t1 - t0 - warm) * 1000.0
@@ -413,8 +421,11 @@ async def replay(
             OSError,
             TimeoutError,
             asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
             ValueError,
         ) as exc:
+            if conn is not None:  # half-read: never reuse it
+                conn.close()
             if len(errors) < 5:
                 errors.append(f"request {i} (/obj/{int(r.obj[i])}): {exc or type(exc).__name__}")
 
