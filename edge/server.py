@@ -506,13 +506,17 @@ class Edge:
                 "stale",
             )
         fwd = miss or d.detail
-        if method == "HEAD" or request.headers.get("Range"):
-            # Not worth collapsing on; answered uncached. A HEAD still follows an in-flight GET.
+        if method == "HEAD" or "Range" in rh:
+            # Answered uncached: the range (or the HEAD) as asked. A HEAD still follows an
+            # in-flight GET; a Range miss starts a background fetch of the whole response
+            # (collapsed with any other), so that the next ranges come from memory.
             flight = self.inflight.get(target)
             if method == "HEAD" and flight is not None:
                 served = await self._follow(request, target, flight, fwd)
                 if served is not None:
                     return served
+            if method == "GET":
+                self._revalidate_later(target, key, entry, request, fwd)
             return await self._forward_uncached(request, target, entry, fwd)
         flight = self.inflight.get(target)
         if flight is not None:
@@ -553,7 +557,12 @@ class Edge:
         )
 
     def _forward_headers(
-        self, request: web.Request, *, drop_conditionals: bool = False, with_body: bool = False
+        self,
+        request: web.Request,
+        *,
+        drop_conditionals: bool = False,
+        with_body: bool = False,
+        drop_range: bool = False,
     ) -> CIMultiDict:
         """The request's fields as the origin gets them. GET and HEAD go without a body
         (it has no meaning there), so without the Content-Length that announced one."""
@@ -567,6 +576,8 @@ class Edge:
             if drop_conditionals and lk in _CONDITIONALS:
                 continue
             if lk == "content-length" and not with_body:
+                continue
+            if drop_range and (lk == "range" or lk == "if-range"):
                 continue
             if lk == "host" and self.host_override is not None:
                 continue
@@ -826,25 +837,30 @@ class Edge:
         finally:
             resp.release()
 
-    def _revalidate_later(self, target: str, key, entry: Entry, request: web.Request) -> None:
-        """Stale-while-revalidate: one background conditional request per target."""
+    def _revalidate_later(
+        self, target: str, key, entry: Entry | None, request: web.Request, fwd: str = "stale"
+    ) -> None:
+        """One background fetch per target of the whole response: a conditional one for a
+        stale entry (stale-while-revalidate), a plain one to fill the cache (``entry`` None,
+        after a Range request missed)."""
         if target in self.inflight:
             return
-        flight = self.inflight[target] = _Flight(fwd="stale")
-        headers = self._forward_headers(request, drop_conditionals=True)
+        flight = self.inflight[target] = _Flight(fwd=fwd)
+        headers = self._forward_headers(request, drop_conditionals=True, drop_range=True)
         req = _pairs(request.headers)
 
         async def revalidate() -> None:
             try:
-                for k, v in P.conditional_headers(entry.stored):
-                    headers[k] = v
+                if entry is not None:
+                    for k, v in P.conditional_headers(entry.stored):
+                        headers[k] = v
                 request_time = time.time()
                 resp = await self._origin("GET", target, headers)
                 response_time = time.time()
                 try:
                     flight.status = resp.status
                     rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
-                    if resp.status == 304:
+                    if resp.status == 304 and entry is not None:
                         stored = P.merge_304(entry.stored, rh, request_time, response_time)
                         fresh = self._make_entry(target, stored, entry.body)
                         if self._insert(key, fresh):
