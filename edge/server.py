@@ -33,7 +33,8 @@ A stored 200 also answers the client's own ``If-None-Match`` /
 ``If-Modified-Since`` (304) and a single byte ``Range`` (206/416, the origin's
 :func:`origin.server.select_range` rules); a miss is fetched without the
 client's validators so that the full response can be stored. A Range request
-that misses is forwarded as it is and not stored. The hit path skips
+that misses is forwarded as it is (its 206 is not stored) while one background
+fetch of the whole response fills the cache for the next ones. The hit path skips
 ``decide`` when the request carries no directives (no Cache-Control, no
 Pragma): then the stored response's own freshness decides, which is the
 policy's :func:`~edge.policy.classify`, the same call the simulator makes.
@@ -582,7 +583,9 @@ class Edge:
             if lk == "host" and self.host_override is not None:
                 continue
             out.add(k, v)
-        out["Via"] = _join(h.getall("Via", ()), self.via)
+        v = request.version  # RFC 9110 7.6.3: the protocol the request was received with
+        via = self.via if v == (1, 1) else f"{v.major}.{v.minor} {self.name}"
+        out["Via"] = _join(h.getall("Via", ()), via)
         if self.host_override is not None:
             out["Host"] = self.host_override
         return out

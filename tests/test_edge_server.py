@@ -881,3 +881,19 @@ def test_a_client_leaving_mid_stream_leaves_the_edge_serving():
         assert t.origin.count["/huge"] == 4
 
     run(body, max_object_size=100_000)
+
+
+def test_host_set_to_the_origin_and_via_of_an_http10_request():
+    async def body(t: T):
+        t.origin.set("/h", b"h")
+        reader, writer = await asyncio.open_connection("127.0.0.1", t.port)
+        writer.write(b"GET /h HTTP/1.0\r\nHost: www.example\r\nVia: 1.1 proxy-a\r\n\r\n")
+        await writer.drain()
+        head = await reader.read()  # HTTP/1.0: the edge closes after the response
+        writer.close()
+        assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200")
+        headers = t.origin.log[-1][2]
+        assert headers["Host"] == f"127.0.0.1:{t.origin.port}"
+        assert headers["Via"] == "1.1 proxy-a, 1.0 edge"
+
+    run(body, host_header="origin")
