@@ -210,7 +210,7 @@ class Entry:
     headers: CIMultiDict  # stored fields minus those the edge sets, plus Via; copy, never mutate
     upstream_status: str  # upstream Cache-Status entries
     surrogate_keys: tuple[str, ...]
-    size: int
+    size: int  # what the store accounts: the body's length
     varies: bool  # has a Vary field (its secondary key may still be empty)
     freshness: P.Freshness
 
@@ -366,7 +366,9 @@ class Edge:
         own["Via"] = _join([v for k, v in hdrs if k.lower() == "via"], self.via)
         upstream = _join([v for k, v in hdrs if k.lower() == "cache-status"])
         tags = tuple(t for v in get_all(hdrs, "surrogate-key") for t in v.split() if t)
-        size = len(body) + sum(len(k) + len(v) + 4 for k, v in hdrs)
+        # The body's bytes, as the simulator counts objects, so that one trace gives the
+        # same hits live and simulated (header fields are a small overhead beside it).
+        size = len(body)
         varies = bool(P.vary_fields(hdrs))
         fresh = P.freshness_of(stored)
         return Entry(target, stored, body, own, upstream, tags, size, varies, fresh)
