@@ -88,6 +88,10 @@ def run(args) -> int:
     scenario = load_scenario(args.scenario)
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: it invites Ctrl-C
+            loop.add_signal_handler(sig, stop.set)
         stack = LiveStack(scenario, options)
         await stack.start()
         try:
@@ -103,10 +107,6 @@ def run(args) -> int:
                 f"{stack.table()}\n\n{stack.try_commands()}\n\nCtrl-C stops everything.",
                 flush=True,
             )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             await stop.wait()
         finally:
             await stack.stop()
