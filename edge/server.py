@@ -270,6 +270,7 @@ class Edge:
             self.host_override = config.host_header
         self.session: aiohttp.ClientSession | None = None
         self.started = time.time()
+        self.healthy = True  # what the health endpoint reports (PUT ...?state=down)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -967,9 +968,21 @@ class Edge:
         )
 
     def _admin(self, request: web.Request, target: str) -> web.Response:
-        path = target.split("?", 1)[0][len(ADMIN_PREFIX) :]
-        if request.method not in ("GET", "HEAD"):
-            return self._json(405, {"error": "admin endpoints answer GET and HEAD"}, "admin")
+        path, _, query = target.partition("?")
+        path = path[len(ADMIN_PREFIX) :]
+        if path == "health" and request.method == "PUT":
+            # Take the edge out of DNS rotation (or back) without stopping it: health
+            # checks then see 503 while requests are still served. Allowed like PURGE.
+            if not self.purge_allowed(request):
+                return self._json(403, {"error": "not allowed from this address"}, "admin")
+            state = dict(p.partition("=")[::2] for p in query.split("&") if p).get("state")
+            if state not in ("up", "down"):
+                return self._json(400, {"error": "PUT .../health?state=up or state=down"}, "admin")
+            self.healthy = state == "up"
+        elif request.method not in ("GET", "HEAD"):
+            return self._json(
+                405, {"error": "admin endpoints answer GET and HEAD (and PUT health)"}, "admin"
+            )
         if path == "metrics":
             self.metrics.requests.inc(cache_status="admin")
             return web.Response(
@@ -984,9 +997,9 @@ class Edge:
             )
         if path == "health":
             return self._json(
-                200,
+                200 if self.healthy else 503,
                 {
-                    "status": "ok",
+                    "status": "ok" if self.healthy else "down",
                     "name": self.name,
                     "pid": os.getpid(),
                     "uptime_s": round(time.time() - self.started, 3),

@@ -928,3 +928,29 @@ def test_live_hits_equal_the_store_replaying_the_same_trace(policy):
         assert sum(got) == reference.hits and t.edge.store.used == reference.used
 
     run(body, capacity=capacity, policy=policy)
+
+
+def test_health_can_be_taken_down_and_up_from_allowed_networks_only():
+    async def body(t: T):
+        t.origin.set("/k", b"k", headers=FRESH)
+        health = "/.well-known/cdn/health"
+        r, b = await t.get(health + "?state=down", method="PUT")
+        assert r.status == 403  # loopback is not in the allowed networks here
+        r, b = await t.get(health + "?state=down", method="PUT", headers={"X-Purge-Token": "tk"})
+        assert r.status == 503 and json.loads(b)["status"] == "down"
+        r, b = await t.get(health)
+        assert r.status == 503
+        r, b = await t.get("/k")  # still serving while out of rotation
+        assert r.status == 200 and b == b"k"
+        r, b = await t.get(
+            health + "?state=sideways", method="PUT", headers={"X-Purge-Token": "tk"}
+        )
+        assert r.status == 400
+        r, b = await t.get(health + "?state=up", method="PUT", headers={"X-Purge-Token": "tk"})
+        assert r.status == 200 and json.loads(b)["status"] == "ok"
+        r, b = await t.get("/.well-known/cdn/metrics", method="POST")
+        assert r.status == 405
+        r, b = await t.get("/.well-known/cdn/nothing")
+        assert r.status == 404 and t.origin.count["/.well-known/cdn/nothing"] == 0
+
+    run(body, purge_allow=("192.0.2.0/24",), purge_token="tk")
