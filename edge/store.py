@@ -353,15 +353,33 @@ class _QueueStore(Store):
             self.used -= size
         return size
 
-    def _make_room(self, used: int) -> int:
-        """The slow path (values or a callback): pop the oldest until ``used`` fits."""
+    def _update_slow(self) -> None:
+        # The hot path has no test for the slow path: its admission limit
+        # becomes -1, so that every miss goes to _cold_miss.
+        slow = self._had_values or self._on_evict is not None
+        self._cells["limit"].cell_contents = -1 if slow else self._limit
+
+    def _cold_miss(self, key: Hashable, size: int) -> bool:
+        """The misses the hot path leaves: not admitted, or values or a callback in play."""
+        if size < 0:
+            raise _size_error(size)
+        if size > self._limit:
+            self._rejected += 1
+            return False
         popitem = self._q.popitem
         cap = self.capacity
+        used = self.used + size
         while used > cap:
             k, s = popitem(False)
             used -= s
             self._evicted(k)
-        return used
+        self._q[key] = size
+        self.used = used
+        self._admitted += 1
+        self._admitted_bytes += size
+        if self._victims:
+            self._flush()
+        return False
 
 
 class LRUStore(_QueueStore):
@@ -383,11 +401,10 @@ class LRUStore(_QueueStore):
         store = self
         q = self._q
         cap = self.capacity
-        limit = self._limit
+        limit = self._limit  # the admission limit of the fast path
         popitem = q.popitem
         move_to_end = q.move_to_end
         used = hits = admitted = admitted_bytes = 0
-        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes
@@ -395,16 +412,9 @@ class LRUStore(_QueueStore):
                 move_to_end(key)
                 hits += 1
                 return True
-            if size <= limit:
+            if size <= limit:  # -1 on the slow path: see _update_slow
                 u = used + size
                 if u > cap:  # so size > 0: a negative size cannot get here
-                    if slow:
-                        used = store._make_room(u)
-                        admitted += 1
-                        admitted_bytes += size
-                        q[key] = size
-                        store._flush()
-                        return False
                     while u > cap:
                         u -= popitem(False)[1]
                 elif size < 0:
@@ -414,8 +424,7 @@ class LRUStore(_QueueStore):
                 q[key] = size
                 used = u
                 return False
-            store._rejected += 1
-            return False
+            return store._cold_miss(key, size)
 
         return request
 
@@ -433,26 +442,18 @@ class FIFOStore(_QueueStore):
         store = self
         q = self._q
         cap = self.capacity
-        limit = self._limit
+        limit = self._limit  # the admission limit of the fast path
         popitem = q.popitem
         used = hits = admitted = admitted_bytes = 0
-        slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes
             if key in q:
                 hits += 1
                 return True
-            if size <= limit:
+            if size <= limit:  # -1 on the slow path: see _update_slow
                 u = used + size
                 if u > cap:  # so size > 0: a negative size cannot get here
-                    if slow:
-                        used = store._make_room(u)
-                        admitted += 1
-                        admitted_bytes += size
-                        q[key] = size
-                        store._flush()
-                        return False
                     while u > cap:
                         u -= popitem(False)[1]
                 elif size < 0:
@@ -462,8 +463,7 @@ class FIFOStore(_QueueStore):
                 q[key] = size
                 used = u
                 return False
-            store._rejected += 1
-            return False
+            return store._cold_miss(key, size)
 
         return request
 

@@ -439,3 +439,20 @@ def test_values_without_callback_leave_with_their_keys(policy):
         assert set(store._values) <= set(store)
         assert all(store.peek(k) == f"v{k}" for k in store._values)
     assert store.evictions > 100
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_switching_the_callback_on_and_off_keeps_decisions(policy):
+    """on_evict on, off and on again: the same hits as a store that never had one."""
+    plain = make_store(policy, 200, max_object_size=60)
+    watched = make_store(policy, 200, max_object_size=60)
+    evicted: list = []
+    for i, (k, s) in enumerate(random_trace(9, 3000, 70, 70)):
+        if i % 500 == 0:
+            watched.on_evict = None if (i // 500) % 2 else (lambda k, v: evicted.append(k))
+        assert watched.request(k, s) == plain.request(k, s)
+        assert state(watched) == state(plain)
+    with pytest.raises(ValueError, match="non-negative"):
+        watched.request("neg", -1)
+    assert watched.request("big", 61) is False and "big" not in watched
+    assert evicted  # the callback saw evictions while it was set
