@@ -42,7 +42,9 @@ policy's :func:`~edge.policy.classify`, the same call the simulator makes.
 Every response carries ``Age``, ``Via`` and ``Cache-Status`` (RFC 9211). The
 admin endpoints live under ``/.well-known/cdn/`` (RFC 8615 reserves the prefix,
 so they cannot collide with content): ``metrics`` (Prometheus text) and
-``health``. ``PURGE`` removes a target (all its variants), a prefix (a target
+``health`` (200 ``ok``; ``PUT health?state=down`` makes it answer 503, which
+takes the edge out of DNS rotation while it keeps serving; ``state=up`` undoes
+it; allowed like PURGE). ``PURGE`` removes a target (all its variants), a prefix (a target
 ending in ``*``) or the objects tagged with the keys in a ``Surrogate-Key``
 request field; it is allowed from the configured networks (loopback by
 default) or with the configured token, and refused with 403 otherwise.

@@ -14,7 +14,8 @@ def register(subparsers) -> None:
         description=(
             "Run an RFC 9111 shared cache in front of ORIGIN. Every response carries Age, "
             "Via and Cache-Status (RFC 9211). Admin endpoints: /.well-known/cdn/metrics "
-            "(Prometheus text) and /.well-known/cdn/health. PURGE /path removes a URL (all "
+            "(Prometheus text) and /.well-known/cdn/health (PUT ...health?state=down|up takes "
+            "the edge out of DNS rotation and back). PURGE /path removes a URL (all "
             "its variants), PURGE /prefix* every URL under a prefix, and PURGE with a "
             "'Surrogate-Key: k1 k2' header the objects tagged with those keys."
         ),
