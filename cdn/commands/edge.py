@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from cdn.errors import UserError
 
 
@@ -19,51 +17,44 @@ def register(subparsers) -> None:
             "its variants), PURGE /prefix* every URL under a prefix, and PURGE with a "
             "'Surrogate-Key: k1 k2' header the objects tagged with those keys."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--origin", required=True, metavar="URL", help="origin base URL, http://HOST:PORT"
-    )
-    p.add_argument(
-        "--listen", default="127.0.0.1:8081", metavar="ADDR:PORT", help="address to serve on"
-    )
-    p.add_argument(
-        "--capacity", default="1GiB", help="cache capacity (bytes, or 512MiB, 2GiB, ...)"
-    )
-    p.add_argument("--policy", default="lru", help="eviction policy: lru, fifo, s3fifo, sieve")
-    p.add_argument(
+    a = p.add_argument
+    a("--origin", required=True, metavar="URL", help="origin base URL, http://HOST:PORT")
+    a("--listen", default="127.0.0.1:8081", metavar="ADDR:PORT", help="default 127.0.0.1:8081")
+    a("--capacity", default="1GiB", metavar="SIZE", help="cache capacity (default 1GiB)")
+    a("--policy", default="lru", help="eviction policy: lru (default), fifo, s3fifo, sieve")
+    a(
         "--max-object-size",
-        default=None,
         metavar="SIZE",
         help="larger responses stream through uncached (default: min(capacity, 64MiB))",
     )
-    p.add_argument(
+    a(
         "--workers",
         type=int,
         default=1,
-        help="processes sharing the address with SO_REUSEPORT; each has its own cache",
+        metavar="N",
+        help="processes sharing the address (SO_REUSEPORT), each with its own cache",
     )
-    p.add_argument(
+    a(
         "--purge-allow",
         action="append",
         metavar="CIDR",
         help="network allowed to PURGE (repeatable; default 127.0.0.0/8 and ::1/128)",
     )
-    p.add_argument(
+    a(
         "--purge-token",
-        default=None,
         metavar="T",
         help="token that allows PURGE from anywhere (X-Purge-Token: T or Authorization: Bearer T)",
     )
-    p.add_argument("--name", default="edge", help="cache name in Via and Cache-Status")
-    p.add_argument(
+    a("--name", default="edge", help="cache name in Via and Cache-Status (default edge)")
+    a(
         "--host-header",
         default="keep",
         metavar="keep|origin|VALUE",
-        help="Host sent to the origin: the client's, the origin URL's, or a fixed value",
+        help="Host sent to the origin: the client's (default), the origin URL's, or VALUE",
     )
-    p.add_argument("--connect-timeout", default="5s", help="origin connect timeout")
-    p.add_argument("--read-timeout", default="30s", help="origin read timeout (between bytes)")
+    a("--connect-timeout", default="5s", metavar="T", help="origin connect timeout (default 5s)")
+    a("--read-timeout", default="30s", metavar="T", help="origin read timeout (default 30s)")
     p.set_defaults(func=run)
 
 
