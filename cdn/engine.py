@@ -87,25 +87,6 @@ class Served:
     fetch: np.ndarray  # int8 origin traffic caused (NO_FETCH / FULL_FETCH / CONDITIONAL)
 
 
-class _Lazy:
-    """Per-hop fetch times as lists, converted from numpy on first use."""
-
-    __slots__ = ("arrays", "lists")
-
-    def __init__(self, arrays, lists):
-        self.arrays = arrays
-        self.lists = lists
-
-    def __getitem__(self, d):
-        got = self.lists.get(d)
-        if got is None:
-            got = self.lists[d] = self.arrays[d].tolist()
-        return got
-
-    def __len__(self):
-        return len(self.arrays)
-
-
 class EdgeCaches:
     """The edge (and shield) caches of a scenario, driven by the requests' edge choice.
 
@@ -152,8 +133,10 @@ class EdgeCaches:
             ],
             dtype=np.int8,
         )
-        self._up = _Lazy([], {})
-        self._cond = _Lazy([], {})
+        self._up_arrays: Sequence[np.ndarray] = ()
+        self._cond_arrays: Sequence[np.ndarray] = ()
+        self._up: list[list[float] | None] = []
+        self._cond: list[list[float] | None] = []
 
     def depth(self) -> int:
         """Hops on the longest path from an edge to the origin."""
@@ -188,8 +171,9 @@ class EdgeCaches:
         next one up (depth 0 is the edge itself; the last hop ends at the origin)."""
         up0 = up_ms[0].tolist()
         # The other hops are only read on slow paths: lists made on first use.
-        self._up = _Lazy(up_ms, {0: up0})
-        self._cond = _Lazy(cond_ms, {})
+        self._up_arrays, self._cond_arrays = up_ms, cond_ms
+        self._up = [up0] + [None] * (len(up_ms) - 1)
+        self._cond = [None] * len(cond_ms)
         requests = [s.request for s in self.stores]
         if len(t):  # fetches completed before this batch can no longer hold anyone up
             t0 = float(t[0])
@@ -251,7 +235,11 @@ class EdgeCaches:
     def _upstream(self, e, d, k, s, ct, t, i, cond) -> tuple[bool, float, int]:
         """Node ``e`` (depth ``d``) needs ``k`` from upstream (a revalidation when
         ``cond``): (available, ms until it is, origin traffic caused)."""
-        hop = (self._cond if cond else self._up)[d][i]
+        hops = self._cond if cond else self._up
+        h = hops[d]
+        if h is None:  # made on first use: most batches never need the upper hops
+            h = hops[d] = (self._cond_arrays if cond else self._up_arrays)[d].tolist()
+        hop = h[i]
         p = self.parents[e]
         if p < 0:
             if not self.origin_up:
@@ -282,16 +270,21 @@ class EdgeCaches:
             self._arrives(p, k, t + w / 1000.0, ct)
             return True, hop + w, f
         if direct and self.origin_up:  # the parent fetches from the origin (no recursion)
-            w, f = self._up[d + 1][i], FULL_FETCH
-            ok = True
+            h = self._up[d + 1]
+            if h is None:
+                h = self._up[d + 1] = self._up_arrays[d + 1].tolist()
+            w, f = h[i], FULL_FETCH
         else:
             ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, False)
-        if not ok:
-            if cacheable:
-                self.stores[p].remove(k)
-            return False, 0.0, NO_FETCH
+            if not ok:
+                if cacheable:
+                    self.stores[p].remove(k)
+                return False, 0.0, NO_FETCH
         if cacheable:
-            self._arrives(p, k, t + w / 1000.0, ct)
+            r = t + w * 0.001
+            self.inflight[p][k] = r
+            if not self.never[ct]:
+                self.stored[p][k] = r
         return True, hop + w, f
 
     def _expired(self, e, k, s, ct, t, age, i) -> tuple[int, float, int]:

@@ -197,12 +197,18 @@ class Simulation:
             self.catalog = Catalog(wl, self.seed)
             ccs = [c.cache_control for c in self.catalog.content]
             self.horizon = duration if duration is not None else wl.duration
+            longest = self.horizon
             if requests is not None or (duration is None and wl.requests is not None):
                 n = requests if requests is not None else wl.requests
                 self.horizon = n / wl.rate
+                # n arrivals could take longer at the diurnal trough (and by chance)
+                slowest = wl.rate * (1.0 - wl.diurnal)
+                longest = 1.1 * n / slowest + 10.0 if slowest > 0 else math.inf
         self.cache_controls = ccs
         self.freshness = [cache_policy.freshness(200, [("Cache-Control", cc)]) for cc in ccs]
-        horizon = max(self.horizon, 1.0) * 2 + 86400.0
+        # Content whose copies stay fresh longer than the run can last skips the
+        # per-hit classify() call: the policy core is asked once, for the oldest age.
+        horizon = (self.horizon if self.trace is not None else longest) + 1.0
         never = [
             cache_policy.classify(0.0, f) == "hit" and cache_policy.classify(horizon, f) == "hit"
             for f in self.freshness
