@@ -224,6 +224,7 @@ class _Flight:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     entry: Entry | None = None  # what it stored (or refreshed), for collapsed followers
     status: int | None = None  # the origin's status
+    error: BaseException | None = None  # why the origin could not be reached
     fwd: str = "miss"
 
 
@@ -518,7 +519,7 @@ class Edge:
             # (collapsed with any other), so that the next ranges come from memory.
             flight = self.inflight.get(target)
             if method == "HEAD" and flight is not None:
-                served = await self._follow(request, target, flight, fwd)
+                served = await self._follow(request, target, flight, fwd, entry)
                 if served is not None:
                     return served
             if method == "GET":
@@ -526,7 +527,7 @@ class Edge:
             return await self._forward_uncached(request, target, entry, fwd)
         flight = self.inflight.get(target)
         if flight is not None:
-            served = await self._follow(request, target, flight, fwd)
+            served = await self._follow(request, target, flight, fwd, entry)
             if served is not None:
                 return served
             return await self._fetch(request, target, req, key, entry, fwd, None)
@@ -538,9 +539,18 @@ class Edge:
             if self.inflight.get(target) is flight:
                 del self.inflight[target]
 
-    async def _follow(self, request, target, flight: _Flight, fwd: str):
-        """Wait for the fetch in flight; serve what it stored if it fits this request."""
+    async def _follow(self, request, target, flight: _Flight, fwd: str, mine: Entry | None = None):
+        """Wait for the fetch in flight; serve what it stored if it fits this request.
+
+        When it could not reach the origin, answer as it did (stale-if-error from this
+        request's own stored variant ``mine`` when allowed, else 502/504): a failing
+        origin gets one request per target, not one per waiting client.
+        """
         await flight.done.wait()
+        if flight.error is not None:
+            req = _pairs(request.headers)
+            served = self._origin_failed(request, mine, req, fwd, flight.error, None)
+            return served if served is not None else self._bad_gateway(flight.error, fwd)
         entry = flight.entry
         if entry is None:
             return None
@@ -666,6 +676,8 @@ class Edge:
         try:
             resp = await self._origin("GET", target, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if flight is not None:
+                flight.error = exc  # followers share the failure instead of retrying it
             served = self._origin_failed(request, entry, req, fwd, exc, None)
             return served if served is not None else self._bad_gateway(exc, fwd)
         response_time = time.time()
@@ -893,8 +905,8 @@ class Edge:
                             flight.entry = fresh
                 finally:
                     resp.release()
-            except (aiohttp.ClientError, TimeoutError):
-                pass  # the stale copy stays; the next request decides again
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                flight.error = exc  # the stale copy stays; the next request decides again
             finally:
                 flight.done.set()
                 if self.inflight.get(target) is flight:

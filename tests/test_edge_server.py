@@ -954,3 +954,20 @@ def test_health_can_be_taken_down_and_up_from_allowed_networks_only():
         assert r.status == 404 and t.origin.count["/.well-known/cdn/nothing"] == 0
 
     run(body, purge_allow=("192.0.2.0/24",), purge_token="tk")
+
+
+def test_followers_share_a_failed_origin_fetch():
+    async def body(t: T):
+        release = asyncio.Event()
+
+        async def hang(request):
+            await release.wait()
+            return web.Response(body=b"late")
+
+        t.origin.routes["/down"] = hang
+        results = await asyncio.gather(*(t.get("/down") for _ in range(20)))
+        assert all(r.status == 504 for r, _ in results)
+        assert t.origin.count["/down"] == 1  # one timeout, not twenty
+        release.set()
+
+    run(body, read_timeout=0.3)
