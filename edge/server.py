@@ -524,7 +524,7 @@ class Edge:
                     return served
             if method == "GET":
                 self._revalidate_later(target, key, entry, request, fwd)
-            return await self._forward_uncached(request, target, entry, fwd)
+            return await self._forward_uncached(request, target, key, entry, fwd)
         flight = self.inflight.get(target)
         if flight is not None:
             served = await self._follow(request, target, flight, fwd, entry)
@@ -822,15 +822,28 @@ class Edge:
         await out.write_eof()
         return out
 
-    async def _forward_uncached(self, request, target, entry, fwd: str):
-        """HEAD and Range requests that the cache does not answer: forwarded as they are."""
+    async def _forward_uncached(self, request, target, key, entry: Entry | None, fwd: str):
+        """HEAD and Range requests that the cache does not answer: forwarded as they are.
+
+        A HEAD response freshens the stored response it describes (RFC 9111 4.3.5).
+        """
         headers = self._forward_headers(request)
+        request_time = time.time()
         try:
             resp = await self._origin(request.method, target, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return self._bad_gateway(exc, fwd)
+            served = self._origin_failed(request, entry, _pairs(request.headers), fwd, exc, None)
+            return served if served is not None else self._bad_gateway(exc, fwd)
         try:
             rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
+            if (
+                request.method == "HEAD"
+                and entry is not None
+                and resp.status == 200
+                and _describes(rh, entry.stored.headers)
+            ):
+                stored = P.merge_304(entry.stored, rh, request_time, time.time())
+                self._insert(key, self._make_entry(target, stored, entry.body))
             return await self._stream(request, resp, rh, fwd, "miss")
         finally:
             resp.release()
@@ -1057,6 +1070,22 @@ def _origin_form(target: str) -> str | None:
     except ValueError:
         return None
     return url.raw_path_qs if url.raw_path.startswith("/") else "/"
+
+
+def _describes(head_headers, stored_headers) -> bool:
+    """RFC 9111 4.3.5: a HEAD response updates a stored response when their validators
+    match (ETag, else Last-Modified) and any Content-Length agrees."""
+    etag, stored_etag = get_one(head_headers, "etag"), get_one(stored_headers, "etag")
+    if etag is not None or stored_etag is not None:
+        if etag is None or stored_etag is None or parse_etag(etag) != parse_etag(stored_etag):
+            return False
+    else:
+        lm = get_one(head_headers, "last-modified")
+        if lm is None or lm != get_one(stored_headers, "last-modified"):
+            return False
+    length = get_one(head_headers, "content-length")
+    stored_length = get_one(stored_headers, "content-length")
+    return length is None or stored_length is None or length.strip() == stored_length.strip()
 
 
 def _only_304_fields(headers: CIMultiDict) -> CIMultiDict:

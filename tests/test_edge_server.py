@@ -971,3 +971,33 @@ def test_followers_share_a_failed_origin_fetch():
         release.set()
 
     run(body, read_timeout=0.3)
+
+
+def test_a_head_response_freshens_the_stored_get():
+    async def body(t: T):
+        state = {"cc": "max-age=0", "etag": '"h1"', "extra": "one"}
+
+        async def h(request):
+            headers = {
+                "Cache-Control": state["cc"],
+                "ETag": state["etag"],
+                "X-Extra": state["extra"],
+            }
+            return web.Response(body=b"head me", headers=headers)
+
+        t.origin.routes["/head"] = h
+        await t.get("/head")  # stored, stale at once (max-age=0, validator)
+        state.update(cc="max-age=600", extra="two")
+        r, b = await t.get("/head", method="HEAD")  # forwarded: the stored copy is stale
+        assert r.status == 200 and b == b"" and t.origin.log[-1][0] == "HEAD"
+        r, b = await t.get("/head")
+        assert b == b"head me" and r.headers["X-Extra"] == "two"
+        assert "hit" in params(r.headers["Cache-Status"])
+        assert t.origin.count["/head"] == 2
+        # A HEAD describing another representation (new ETag) leaves the stored one alone.
+        state.update(cc="max-age=0", etag='"h2"', extra="three")
+        await t.get("/head", method="HEAD", headers={"Cache-Control": "no-cache"})
+        r, b = await t.get("/head")
+        assert r.headers["X-Extra"] == "two" and "hit" in params(r.headers["Cache-Status"])
+
+    run(body)
