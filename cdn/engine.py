@@ -180,7 +180,12 @@ class EdgeCaches:
             self.inflight = [{k: r for k, r in d.items() if r > t0} if d else d
                              for d in self.inflight]  # fmt: skip
         inflight, stored = self.inflight, self.stored
-        direct = [p < 0 for p in self.parents]
+        parents = self.parents
+        direct = [p < 0 for p in parents]
+        via_shield = [p >= 0 and parents[p] < 0 for p in parents]  # parent -> origin
+        up1 = None
+        tier_req, tier_hits = self.tier_requests, self.tier_hits
+        tier_bytes, tier_hit_bytes = self.tier_bytes, self.tier_hit_bytes
         origin_up = self.origin_up
         classify, fresh = self.classify, self.freshness
         cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).tolist()
@@ -213,6 +218,30 @@ class EdgeCaches:
                     out[i] = MISS
                     waits[i] = w
                     fetches[i] = FULL_FETCH
+                elif origin_up and c == 0 and via_shield[e]:  # the common shield miss, inline
+                    # (what _upstream does, for content fresh all run long)
+                    p = parents[e]
+                    tier_req[p] += 1
+                    tier_bytes[p] += s
+                    w = up0[i]
+                    if requests[p](k, s):
+                        tier_hits[p] += 1
+                        tier_hit_bytes[p] += s
+                        r = inflight[p].get(k)
+                        if r is not None and r > tt:
+                            w += (r - tt) * 1000.0
+                    else:
+                        if up1 is None:
+                            up1 = self._up[1]
+                            if up1 is None:
+                                up1 = self._up[1] = self._up_arrays[1].tolist()
+                        w1 = up1[i]
+                        inflight[p][k] = tt + w1 * 0.001
+                        w += w1
+                        fetches[i] = FULL_FETCH
+                    inflight[e][k] = tt + w * 0.001
+                    out[i] = MISS
+                    waits[i] = w
                 else:
                     ok, w, fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
                     waits[i] = w
