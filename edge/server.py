@@ -1199,7 +1199,7 @@ async def _serve_forever(config: EdgeConfig, announce: bool) -> None:
             loop.add_signal_handler(sig, stop.set)
     if announce:
         print(
-            f"edge {config.name} listening on http://{config.host}:{config.port} "
+            f"edge cache {config.name} listening on http://{config.host}:{config.port} "
             f"(origin {config.origin}, {config.policy}, capacity {config.capacity} bytes, pid {os.getpid()})",
             flush=True,
         )
