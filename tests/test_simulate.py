@@ -333,3 +333,21 @@ duration = "5s"
     # /b asked again while its slow fetch is in flight: collapsed, waits for the rest of it.
     wait = lat[("/b", "collapsed")] - lat[("/b", "hit")]
     assert wait == pytest.approx(slow_miss - lat[("/b", "hit")] - 500, abs=1.0)
+
+
+def test_flash_crowd_event_adds_requests_in_its_window(tmp_path):
+    scen = one_edge_scenario(tmp_path, extra="""
+[[events]]
+at = "4s"
+kind = "flash_crowd"
+region = "EU"
+factor = 3
+duration = "4s"
+""")  # fmt: skip
+    simulate(scen, out_dir=tmp_path / "o")
+    with open(tmp_path / "o" / "timeseries.csv", newline="") as fh:
+        per_second = {float(r["t"]): int(r["requests"]) for r in csv.DictReader(fh)}
+    calm = sum(v for t, v in per_second.items() if t < 4 or t >= 8)
+    crowd = sum(v for t, v in per_second.items() if 4 <= t < 8)
+    assert calm == pytest.approx(600, abs=5 * 600**0.5)  # 100/s for 6 s
+    assert crowd == pytest.approx(1200, abs=5 * 1200**0.5)  # 3 x 100/s for 4 s
