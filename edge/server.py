@@ -226,6 +226,7 @@ class _Flight:
     status: int | None = None  # the origin's status
     error: BaseException | None = None  # why the origin could not be reached
     fwd: str = "miss"
+    followers: int = 0  # requests waiting on it
 
 
 def _pairs(headers) -> list[tuple[str, str]]:
@@ -546,6 +547,7 @@ class Edge:
         request's own stored variant ``mine`` when allowed, else 502/504): a failing
         origin gets one request per target, not one per waiting client.
         """
+        flight.followers += 1
         await flight.done.wait()
         if flight.error is not None:
             req = _pairs(request.headers)
