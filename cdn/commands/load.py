@@ -78,6 +78,11 @@ def run(args) -> int:
 
     res = asyncio.run(main())
     print(f"cdn load: scenario {scenario.name}, live" + ("" if args.attach else " (own stack)"))
+    if scale != 1.0:
+        print(
+            f"note: emulated delays x{scale:g}: live latencies are not comparable with the "
+            "simulator's (the hit ratio is)"
+        )
     if scenario.events:
         print(
             f"note: the scenario's {len(scenario.events)} event(s) are not played, live or simulated"
