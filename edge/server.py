@@ -66,6 +66,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import hmac
 import ipaddress
 import json
@@ -95,8 +96,10 @@ from edge.cachecontrol import (
 from edge.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.metrics import EdgeMetrics
 from edge.store import make_store
-from origin.files import parse_http_date as origin_date
-from origin.server import UNSATISFIABLE, select_range
+
+# origin.server (for its Range rules) pulls in the catalog and numpy: imported when a
+# Range request first needs it, so that an edge process stays small.
+UNSATISFIABLE = "unsatisfiable"
 
 log = logging.getLogger("edge")
 
@@ -1045,22 +1048,22 @@ class Edge:
 
 
 def _byte_range(req_headers, stored_headers, size: int):
-    """The origin's own Range rules (RFC 9110 14.2) applied to a stored 200."""
+    """The origin's own Range rules (RFC 9110 14.2) applied to a stored 200:
+    (first, last), :data:`UNSATISFIABLE`, or None for the whole representation."""
+    from origin.files import parse_http_date as origin_date
+    from origin.server import UNSATISFIABLE as unsatisfiable
+    from origin.server import select_range
+
     etag = (get_one(stored_headers, "etag") or "").strip()
     last_modified = origin_date(get_one(stored_headers, "last-modified") or "")
-    return select_range(
+    span = select_range(
         req_headers.get("Range"),
         req_headers.get("If-Range"),
         size,
         etag,
         -1 if last_modified is None else last_modified,
     )
-
-
-@functools.lru_cache(maxsize=4096)
-def _status_field(name: str, upstream: str, hit: bool, ttl: int | None, params: tuple) -> str:
-    mine = P.cache_status(name=name, hit=hit, ttl=ttl, **dict(params))
-    return f"{upstream}, {mine}" if upstream else mine
+    return UNSATISFIABLE if span == unsatisfiable else span
 
 
 def _origin_form(target: str) -> str | None:
@@ -1194,6 +1197,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 async def _serve_forever(config: EdgeConfig, announce: bool) -> None:
     runner = await start_edge(config)
+    gc.freeze()  # startup objects never become garbage: keep them out of every collection
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
