@@ -1066,6 +1066,12 @@ def _byte_range(req_headers, stored_headers, size: int):
     return UNSATISFIABLE if span == unsatisfiable else span
 
 
+@functools.lru_cache(maxsize=4096)
+def _status_field(name: str, upstream: str, hit: bool, ttl: int | None, params: tuple) -> str:
+    mine = P.cache_status(name=name, hit=hit, ttl=ttl, **dict(params))
+    return f"{upstream}, {mine}" if upstream else mine
+
+
 def _origin_form(target: str) -> str | None:
     """The path and query of an absolute-form target (RFC 9112 3.2.2); None for others."""
     if not target.lower().startswith(("http://", "https://")):
