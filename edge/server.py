@@ -554,7 +554,7 @@ class Edge:
         await flight.done.wait()
         if flight.error is not None:
             req = _pairs(request.headers)
-            served = self._origin_failed(request, mine, req, fwd, flight.error, None)
+            served = self._stale_on_error(request, mine, req)
             return served if served is not None else self._bad_gateway(flight.error, fwd)
         entry = flight.entry
         if entry is None:
@@ -629,16 +629,9 @@ class Edge:
         self.metrics.origin_requests.inc(outcome=f"{resp.status // 100}xx")
         return resp
 
-    def _origin_failed(
-        self,
-        request,
-        entry: Entry | None,
-        req,
-        fwd: str,
-        exc: BaseException | None,
-        status: int | None,
-    ):
-        """Stale-if-error when allowed, else None (the caller answers the error)."""
+    def _stale_on_error(self, request, entry: Entry | None, req, status: int | None = None):
+        """The stored response when the policy lets it stand in for an origin error
+        (stale-if-error, RFC 5861), else None: the caller answers the error."""
         now = time.time()
         if entry is not None and P.can_serve_stale_on_error(entry.stored, req, now):
             age, ttl = P.age_and_ttl(entry.stored, now)
@@ -683,7 +676,7 @@ class Edge:
         except (aiohttp.ClientError, TimeoutError) as exc:
             if flight is not None:
                 flight.error = exc  # followers share the failure instead of retrying it
-            served = self._origin_failed(request, entry, req, fwd, exc, None)
+            served = self._stale_on_error(request, entry, req)
             return served if served is not None else self._bad_gateway(exc, fwd)
         response_time = time.time()
         try:
@@ -691,7 +684,7 @@ class Edge:
             if flight is not None:
                 flight.status = status
             if status >= 500 and entry is not None:
-                served = self._origin_failed(request, entry, req, fwd, None, status)
+                served = self._stale_on_error(request, entry, req, status)
                 if served is not None:
                     return served
             tokens = _connection_tokens(resp.headers)
@@ -722,7 +715,7 @@ class Edge:
                 try:
                     body, complete = await self._read_bounded(resp, self.object_limit)
                 except (aiohttp.ClientError, TimeoutError) as exc:  # the body broke off
-                    served = self._origin_failed(request, entry, req, fwd, exc, None)
+                    served = self._stale_on_error(request, entry, req)
                     return served if served is not None else self._bad_gateway(exc, fwd)
                 if complete:
                     stored = P.make_stored("GET", req, status, rh, request_time, response_time)
@@ -837,7 +830,7 @@ class Edge:
         try:
             resp = await self._origin(request.method, target, headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            served = self._origin_failed(request, entry, _pairs(request.headers), fwd, exc, None)
+            served = self._stale_on_error(request, entry, _pairs(request.headers))
             return served if served is not None else self._bad_gateway(exc, fwd)
         try:
             rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
