@@ -1195,13 +1195,13 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _serve_forever(config: EdgeConfig, announce: bool) -> None:
-    runner = await start_edge(config)
-    gc.freeze()  # startup objects never become garbage: keep them out of every collection
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before serving: a stop is never lost
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    runner = await start_edge(config)
+    gc.freeze()  # startup objects never become garbage: keep them out of every collection
     if announce:
         print(
             f"edge cache {config.name} listening on http://{config.host}:{config.port} "
