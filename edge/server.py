@@ -1254,20 +1254,25 @@ def run_edges(config: EdgeConfig, workers: int = 1) -> int:
     _probe_bind(config)  # a busy address fails here, once, with a clear message
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(config,), daemon=False) for _ in range(workers)]
-    for p in procs:
-        p.start()
+    stopping = False
 
     def stop(signum, frame):
+        nonlocal stopping
+        stopping = True
         for p in procs:
-            if p.is_alive() and p.pid is not None:
+            if p.pid is not None and p.is_alive():
                 os.kill(p.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)  # before any worker exists: a stop is never lost
     signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        if not stopping:
+            p.start()
     status = 0
     for p in procs:
-        p.join()
-        status = status or (p.exitcode or 0)
+        if p.pid is not None:
+            p.join()
+            status = status or (p.exitcode or 0)
     return 1 if status else 0
 
 
