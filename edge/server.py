@@ -17,7 +17,10 @@ memory). The server only moves bytes and keeps three indexes beside the store:
   misses while a fetch for its target is in flight waits for it and is served
   the stored result (Cache-Status ``collapsed``) when that result fits its
   request; otherwise it goes to the origin on its own. So N concurrent requests
-  for a cold object make one origin request.
+  for a cold object make one origin request. When that fetch fails (refused,
+  timed out) the waiting requests share the failure (or stale-if-error) rather
+  than retrying it; when it succeeds with a response that may not be stored
+  (no-store, private, too big), they each go to the origin (no hit-for-pass).
 
 A GET or HEAD is looked up, then ``decide`` says: ``hit`` (serve from memory),
 ``stale`` (serve now, revalidate in the background: stale-while-revalidate),
