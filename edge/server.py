@@ -20,7 +20,9 @@ memory). The server only moves bytes and keeps three indexes beside the store:
   for a cold object make one origin request. When that fetch fails (refused,
   timed out) the waiting requests share the failure (or stale-if-error) rather
   than retrying it; when it succeeds with a response that may not be stored
-  (no-store, private, too big), they each go to the origin (no hit-for-pass).
+  (no-store, private, too big), they each go to the origin, and for the next
+  ``PASS_SECONDS`` misses on that target are not collapsed at all (hit-for-pass:
+  waiting on each other would only serialise them) until an answer is stored.
 
 A GET or HEAD is looked up, then ``decide`` says: ``hit`` (serve from memory),
 ``stale`` (serve now, revalidate in the background: stale-while-revalidate),
@@ -109,6 +111,8 @@ log = logging.getLogger("edge")
 ADMIN_PREFIX = "/.well-known/cdn/"
 DEFAULT_MAX_OBJECT_SIZE = 64 * 2**20  # buffering bound for one response when none is given
 STREAM_CHUNK = 64 * 1024
+PASS_SECONDS = 10.0  # how long an uncacheable answer stops collapsing for its target
+PASS_LIMIT = 10_000  # targets remembered that way
 
 # RFC 9110 7.6.1: fields that describe one connection and are never forwarded.
 HOP_BY_HOP = frozenset(
@@ -268,6 +272,7 @@ class Edge:
         self.variants: dict[str, dict[tuple, None]] = {}
         self.surrogates: dict[str, set[tuple]] = {}
         self.inflight: dict[str, _Flight] = {}
+        self.passes: dict[str, float] = {}  # target -> until when misses are not collapsed
         self.tasks: set[asyncio.Task] = set()
         self.purge_nets = [ipaddress.ip_network(n, strict=False) for n in config.purge_allow]
         origin = URL(config.origin)
@@ -532,6 +537,10 @@ class Edge:
             if method == "GET":
                 self._revalidate_later(target, key, entry, request, fwd)
             return await self._forward_uncached(request, target, key, entry, fwd)
+        if self.passes and self.passes.get(target, 0.0) > now:
+            # Its last answer could not be stored: waiting on each other would only
+            # serialise these requests (hit-for-pass), so each goes on its own.
+            return await self._fetch(request, target, req, key, entry, fwd, None)
         flight = self.inflight.get(target)
         if flight is not None:
             served = await self._follow(request, target, flight, fwd, entry)
@@ -714,6 +723,8 @@ class Edge:
             length = resp.content_length
             if why_not is None and length is not None and length > self.object_limit:
                 why_not = f"larger than the maximum object size ({self.object_limit} bytes)"
+            if why_not is not None:
+                self._mark_pass(target)
             if why_not is None:
                 try:
                     body, complete = await self._read_bounded(resp, self.object_limit)
@@ -726,6 +737,7 @@ class Edge:
                     stored_ok = self._insert((target, stored.vary), fresh)
                     if flight is not None and stored_ok:
                         flight.entry = fresh
+                    self.passes.pop(target, None)
                     age, ttl = P.age_and_ttl(stored, time.time())
                     return self._serve(
                         request,
@@ -741,6 +753,7 @@ class Edge:
                         "miss",
                     )
                 why_not = f"larger than the maximum object size ({self.object_limit} bytes)"
+                self._mark_pass(target)
                 return await self._stream(
                     request, resp, rh, fwd, "miss", prefix=body, detail=why_not
                 )
@@ -765,6 +778,15 @@ class Edge:
             return await self._stream(request, resp, rh, fwd, "miss", detail=why_not)
         finally:
             resp.release()
+
+    def _mark_pass(self, target: str) -> None:
+        """Stop collapsing misses for ``target`` for a while (its answer was not stored)."""
+        if len(self.passes) >= PASS_LIMIT:
+            now = time.time()
+            self.passes = {t: u for t, u in self.passes.items() if u > now}
+            if len(self.passes) >= PASS_LIMIT:
+                self.passes.clear()
+        self.passes[target] = time.time() + PASS_SECONDS
 
     async def _read_bounded(self, resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
         """The whole body if it is at most ``limit`` bytes, else the part read so far."""

@@ -1007,3 +1007,34 @@ def test_a_head_response_freshens_the_stored_get():
         assert r.headers["X-Extra"] == "two" and "hit" in params(r.headers["Cache-Status"])
 
     run(body)
+
+
+def test_uncacheable_targets_are_not_serialised_behind_one_fetch():
+    async def body(t: T):
+        gate = asyncio.Event()
+        waiting = {"n": 0}
+
+        async def api(request):
+            if request.headers.get("X-Phase") == "load":
+                waiting["n"] += 1
+                await gate.wait()
+            return web.Response(body=b"fresh every time", headers={"Cache-Control": "no-store"})
+
+        t.origin.routes["/api"] = api
+        r, _ = await t.get("/api")  # the first answer says no-store
+        assert "stored" not in params(r.headers["Cache-Status"])
+        tasks = [asyncio.create_task(t.get("/api", headers={"X-Phase": "load"})) for _ in range(10)]
+        for _ in range(1000):  # all ten reach the origin at once: none waits on another
+            if waiting["n"] == 10:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting["n"] == 10
+        gate.set()
+        results = await asyncio.gather(*tasks)
+        assert all(b == b"fresh every time" for _, b in results)
+        # Once the answer may be stored again, misses collapse again.
+        t.origin.set("/api", b"now cacheable", headers=FRESH)
+        r, b = await t.get("/api")
+        assert "stored" in params(r.headers["Cache-Status"]) and "/api" not in t.edge.passes
+
+    run(body)
