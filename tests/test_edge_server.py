@@ -373,6 +373,10 @@ def test_unsafe_methods_are_forwarded_and_invalidate():
         await t.get("/doc", method="DELETE")
         r, b = await t.get("/doc")
         assert b == b"new" and "fwd=uri-miss" in params(r.headers["Cache-Status"])
+        r, b = await t.get("/doc", method="M-SEARCH")  # a method of unknown safety invalidates
+        assert t.origin.log[-1][0] == "M-SEARCH"
+        r, b = await t.get("/doc")
+        assert b == b"new" and "fwd=uri-miss" in params(r.headers["Cache-Status"])
         # A failed unsafe request invalidates nothing.
         t.origin.set("/doc", b"no", status=500)
         await t.get("/doc", method="PUT", data=b"z")
