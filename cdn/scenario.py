@@ -333,9 +333,19 @@ _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 # Finding and loading files.
 
 
+def bundled_dir() -> Path:
+    """Where the bundled scenarios are: the installed package ``cdn.scenarios``, or
+    the top-level ``scenarios/`` directory when ``cdn`` is imported from a source tree
+    (as ``python -m pytest`` does from the repository root)."""
+    try:
+        return Path(str(resources.files("cdn.scenarios")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "scenarios"
+
+
 def bundled_scenarios() -> list[str]:
     """Names of the scenarios shipped in the package, e.g. ``["failover", "global", ...]``."""
-    root = resources.files("cdn.scenarios")
+    root = bundled_dir()
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
@@ -348,9 +358,9 @@ def find_scenario(name: str | Path) -> Path:
     text = str(name)
     if "/" not in text and "\\" not in text:
         stem = text[:-5] if text.endswith(".toml") else text
-        bundled = resources.files("cdn.scenarios").joinpath(f"{stem}.toml")
+        bundled = bundled_dir() / f"{stem}.toml"
         if bundled.is_file():
-            return Path(str(bundled))
+            return bundled
     if path.is_dir():
         raise UserError(f"{name}: is a directory, not a scenario file")
     names = ", ".join(bundled_scenarios())
@@ -362,7 +372,7 @@ def find_scenario(name: str | Path) -> Path:
 def load_scenario(path_or_name: str | Path) -> Scenario:
     """Read, validate and convert a scenario file (a path or a bundled name)."""
     path = find_scenario(path_or_name)
-    bundled = Path(str(resources.files("cdn.scenarios"))).resolve()
+    bundled = bundled_dir().resolve()
     # a name that found a bundled file (not a path the user gave) shows as <bundled>/
     shown = str(path_or_name)
     if not Path(shown).is_file() and path.resolve().parent == bundled:
