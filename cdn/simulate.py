@@ -610,6 +610,9 @@ def simulate(
     out = Path(out_dir) if out_dir is not None else Path("results") / sc.name
     sample_rows = (SAMPLE_HEADER, sim.sample_rows) if sample else None
     paths = write_results(out, sim.stats, summary, sample_rows)
+    from cdn.report_data import write_distributions  # the report's map and CDFs need these
+
+    paths.append(write_distributions(out, sim.stats, sc, sim.places, seed=sim.seed))
     return SimResult(summary, sim.stats, paths, clock() - start)
 
 

@@ -15,7 +15,7 @@ from matplotlib.text import Text
 
 from cdn import report, worldmap
 from cdn.geo import fiber_rtt_ms, great_circle_km
-from cdn.report_data import distributions, load_results, region_hit_ratio, write_distributions
+from cdn.report_data import distributions, load_results, region_hit_ratio
 from cdn.report_html import write_comparison, write_report
 from cdn.scenario import load_scenario, scenario_from_text
 from cdn.simulate import simulate
@@ -70,8 +70,7 @@ prefix = "/img/"
 
 def run(scenario, out: Path, requests: int | None = None, seed: int | None = None) -> Path:
     res = simulate(scenario, out_dir=out, requests=requests, seed=seed)
-    if not (out / "distributions.json").exists():  # until simulate writes it itself
-        write_distributions(out, res.stats, scenario, seed=res.summary["scenario"]["seed"])
+    assert out / "distributions.json" in res.paths
     return out
 
 
@@ -280,3 +279,17 @@ def test_results_without_distributions(runs, tmp_path):
     assert "no distributions.json" in page
     # the bundled scenario with the summary's SHA-256 supplies the text
     assert "name = &quot;quickstart&quot;" in page
+
+
+def test_simulate_writes_distributions_and_report(tmp_path):
+    """``cdn simulate --report``: distributions.json beside summary.json, byte-identical
+    for the same seed, and the report in <results>/report/."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = run_cdn("simulate", "-o", str(a), "--requests", "5000", "--seed", "9", "--report")
+    assert r.returncode == 0, r.stderr
+    assert "report:" in r.stdout
+    check_images(a / "report", FIGURES)
+    simulate("quickstart", out_dir=b, requests=5000, seed=9, chunk=999)
+    da = (a / "distributions.json").read_bytes()
+    assert da == (b / "distributions.json").read_bytes()
+    assert json.loads(da)["scenario"]["seed"] == 9

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="also write about N sampled requests to sample.csv")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no table and no progress bar")
+    p.add_argument("--report", action="store_true",
+                   help="also draw figures and an HTML page into <results>/report/")  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -73,4 +75,10 @@ def run(args: argparse.Namespace) -> int:
         rate = n / res.wall_seconds if res.wall_seconds > 0 else 0.0
         print(f"simulated {n:,} requests in {res.wall_seconds:.2f} s wall ({rate:,.0f}/s)")
         print("results: " + ", ".join(str(p) for p in res.paths))
+    if args.report:
+        from cdn.report_html import write_report
+
+        index = write_report(res.paths[0].parent)[-1]
+        if not args.quiet:
+            print(f"report: {index}")
     return 0
