@@ -147,6 +147,7 @@ def distributions(stats, scenario, places: Sequence[Place] | None = None) -> dic
         regions[r] = {
             "latency_ms": _pairs(upper, hist, 3),
             "floor": light_floor(in_region, edges),
+            "hit_ratio": _hit_ratio(stats, idx),
         }
     resolvers = {}
     for k, kind in enumerate(KINDS):
@@ -184,6 +185,15 @@ def distributions(stats, scenario, places: Sequence[Place] | None = None) -> dic
             for ev in sorted(scenario.events, key=lambda e: e.at)
         ],  # fmt: skip
     }
+
+
+def _hit_ratio(stats, idx: list[int]) -> float | None:
+    """Share of the served requests of places ``idx`` that came from a cache."""
+    hits = getattr(stats, "hit_place", None)
+    if hits is None:
+        return None
+    served = int(stats.req_place[idx].sum() - stats.err_place[idx].sum())
+    return round(int(hits[idx].sum()) / served, 6) if served else None
 
 
 def _seed(stats, scenario) -> int:
@@ -302,10 +312,14 @@ def is_sweep(path: str | Path) -> bool:
 
 
 def region_hit_ratio(res: Results) -> dict[str, float]:
-    """Hit ratio of the edges located in each region (requests-weighted): the
-    summary counts hits per edge, not per client city."""
+    """Hit ratio of each client region's requests (distributions.json), or for
+    older results the requests-weighted hit ratio of the edges that mainly serve
+    the region (the summary counts hits per edge, not per client city)."""
     if not res.dist:
         return {}
+    exact = {r: d.get("hit_ratio") for r, d in res.dist.get("regions", {}).items()}
+    if exact and all(v is not None for v in exact.values()):
+        return exact
     # An edge's region: the region of the cities it serves most.
     served: dict[str, dict[str, int]] = {}
     for c in res.dist["cities"]:

@@ -281,8 +281,8 @@ def write_comparison(dir_a, dir_b, out_dir=None) -> list:
     la, lb = f"{a.name} ({pa})", f"{b.name} ({pb})"
     rows = report.comparison_rows(a.summary, b.summary, region_hit_ratio(a), region_hit_ratio(b))
     delta = report.FigureSpec(
-        "comparison", "B minus A per client region: p50 and p95 latency (ms) and hit ratio "
-        "(of the edges that mainly serve the region); blue: B better, vermillion: B worse",
+        "comparison", "B minus A per client region: p50 and p95 latency (ms) and hit ratio of "
+        "the region's requests; blue: B better, vermillion: B worse",
         report.fig_comparison(rows, la, lb))  # fmt: skip
     d_img = _images([delta], out)
     ia = _images([report.FigureSpec("a-" + s.name, s.caption, s.figure)

@@ -145,6 +145,7 @@ class Stats:
         self.outcomes = np.zeros(len(OUTCOMES), dtype=np.int64)
         self.req_place = np.zeros(P, dtype=np.int64)
         self.err_place = np.zeros(P, dtype=np.int64)
+        self.hit_place = np.zeros(P, dtype=np.int64)  # served from cache, for per-region hit ratios
         self.req_kind = np.zeros(K, dtype=np.int64)
         self.err_kind = np.zeros(K, dtype=np.int64)
         self.edge_req = np.zeros(E, dtype=np.int64)
@@ -196,6 +197,7 @@ class Stats:
         ).reshape(self.mapping.shape)
         self.req_place += np.bincount(place, minlength=P)
         self.err_place += np.bincount(place[~ok], minlength=P)
+        self.hit_place += np.bincount(place[ok & hit], minlength=P)
         self.req_kind += np.bincount(kind, minlength=K)
         self.err_kind += np.bincount(kind[~ok], minlength=K)
         size = b.size.astype(np.int64)

@@ -152,6 +152,14 @@ def test_distributions_agree_with_the_summary(runs):
         km = great_circle_km(city["lat"], city["lon"], edge["lat"], edge["lon"])
         assert f["rtt_ms"] == pytest.approx(fiber_rtt_ms(km), abs=0.01)
         assert f["rtt_ms"] < s["regions"][r]["p50"]  # nothing beats light
+    # region hit ratios add up to the run's cache hits (hit, stale, collapsed outcomes)
+    hits = sum(
+        d["regions"][r]["hit_ratio"] * (v["requests"] - v["errors"])
+        for r, v in s["regions"].items()
+    )
+    o = s["outcomes"]
+    assert hits == pytest.approx(o["hit"] + o["stale"] + o["collapsed"], abs=0.01)
+    assert region_hit_ratio(res) == {r: v["hit_ratio"] for r, v in d["regions"].items()}
     for kind, pairs in d["resolvers"].items():
         n = sum(c for _, c in pairs)
         mean = sum(km * c for km, c in pairs) / n
