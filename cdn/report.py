@@ -314,7 +314,7 @@ def fig_city_percentiles(cities: dict[str, dict], title: str, top: int = 20) -> 
 
 
 def fig_timeseries(rows: list[dict], events: list[dict], title: str) -> Figure:
-    """Requests/s, hit ratio, origin requests/s and p95 latency over time."""
+    """Requests/s (and errors/s), hit ratio, origin requests/s and p95 latency over time."""
     fig, axes = plt.subplots(4, 1, figsize=(10, 7.5), dpi=DPI, sharex=True,
                              layout="constrained")  # fmt: skip
     t = [r["t"] for r in rows]
@@ -333,6 +333,12 @@ def fig_timeseries(rows: list[dict], events: list[dict], title: str) -> Figure:
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
+    errors = [(r.get("errors") or 0) / step for r in rows]
+    if any(errors):  # failed requests, beside the requests they are part of
+        axes[0].step([*t, t[-1] + step], [*errors, errors[-1]], where="post",
+                     color=OKABE_ITO[3], lw=1.3, label="errors/s")  # fmt: skip
+        axes[0].plot([], [], color=OKABE_ITO[0], lw=1.3, label="requests/s")
+        axes[0].legend(loc="center left", fontsize=9)
     axes[1].set_ylim(0, 1.0)
     if events:  # headroom in the top panel for the event labels
         top = max((y for y in series[0][1] if y is not None), default=1.0) or 1.0
