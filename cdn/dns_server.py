@@ -9,11 +9,18 @@ everything else in the zone is static (SOA and NS at the apex, an A glue for
 
 A query goes through one function, :meth:`DnsServer.resolve`, which turns the
 query bytes, the source address and the transport's size limit into the reply
-bytes. It parses the wire format itself (strictly: one question, no
-compression in the question, at most one OPT, well-formed ECS), because every
-malformed packet must get FORMERR or silence, never an exception, and because
-it has to be fast. ``dnslib`` provides the type and rcode names for logs and
-metrics.
+bytes. It reads the 4-byte start of the header by hand (to drop responses and
+runts and answer other opcodes with NOTIMP), parses the rest with
+``dnslib.DNSRecord.parse`` and builds the reply as a ``dnslib.DNSRecord``.
+Parsing is strict: any exception from dnslib is FORMERR (so are names that
+are not UTF-8, which dnslib refuses), and on top of dnslib: exactly one
+question, no answer or authority records, at most one OPT owned by the root,
+a well-formed ECS option (its payload is parsed here: dnslib hands over the
+raw bytes), and each record packed alone and uncompressed must give back the
+packet exactly (this rejects compression in the question, truncated EDNS
+options and trailing bytes, which dnslib skips). Every malformed packet gets
+FORMERR or silence, never an exception. dnslib is slow (about 11,000 parses
+a second), which is why the caches below carry the load.
 
 The reply is a deterministic function of (the query bytes after the ID, the
 source address when the answer used it, the health generation). So the server
@@ -57,6 +64,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dnslib import AAAA, NS, RD, RR, SOA, A, DNSBuffer, DNSHeader, DNSLabel, DNSRecord, EDNSOption
+
 from cdn.addressing import NS_ADDRESS_V4, edge_addresses
 from cdn.health import (
     DEFAULT_HEALTH_PORT,
@@ -82,9 +91,6 @@ MIN_UDP = 512
 MAX_TCP = 65535
 DO_BIT = 0x8000
 
-_HDR = struct.Struct("!HHHHHH")
-_RR_FIXED = struct.Struct("!HHIH")  # type, class, ttl, rdlength
-
 
 class FormErr(Exception):
     """The query is malformed; the message says how (for the query log)."""
@@ -101,16 +107,15 @@ class Ecs:
         raw = self.address + b"\x00" * (size - len(self.address))
         return ipaddress.ip_address(raw)
 
-    def option(self, scope: int) -> bytes:
-        body = struct.pack("!HBB", self.family, self.source, scope) + self.address
-        return struct.pack("!HH", OPT_ECS, len(body)) + body
+    def option(self, scope: int) -> EDNSOption:
+        return EDNSOption(
+            OPT_ECS, struct.pack("!HBB", self.family, self.source, scope) + self.address
+        )
 
 
 @dataclass(frozen=True)
 class Query:
-    id: int
-    flags: int
-    question: bytes  # qname wire + qtype + qclass, exactly as sent
+    record: DNSRecord  # as dnslib parsed it (the question keeps the case as asked)
     labels: tuple[bytes, ...]  # lowercased
     qtype: int
     qclass: int
@@ -119,10 +124,6 @@ class Query:
     version: int
     do: bool
     ecs: Ecs | None
-
-
-def wire_name(labels: tuple[bytes, ...]) -> bytes:
-    return b"".join(bytes([len(x)]) + x for x in labels) + b"\x00"
 
 
 def _parse_ecs(data: bytes) -> Ecs:
@@ -143,106 +144,65 @@ def _parse_ecs(data: bytes) -> Ecs:
 
 
 def parse_query(data: bytes) -> Query:
-    """Parse a query strictly; raise :class:`FormErr` when it is malformed
-    (the caller has checked there is a 12-byte header)."""
-    qid, flags, qd, an, ns, ar = _HDR.unpack_from(data)
-    if qd != 1:
-        raise FormErr(f"{qd} questions (exactly 1 allowed)")
-    if an or ns:
+    """Parse a query with dnslib, then hold it to the rules dnslib does not
+    check; raise :class:`FormErr` when it is malformed (the caller has checked
+    there is a 12-byte header)."""
+    try:
+        rec = DNSRecord.parse(data)
+        # dnslib stops where the records end, follows pointers anywhere and
+        # skips a short trailing option: packing every record alone, without
+        # compression, must give back the packet exactly
+        buf = DNSBuffer(data[:12])
+        for rr in (*rec.questions, *rec.ar):
+            one = DNSBuffer()
+            rr.pack(one)
+            buf.append(one.data)
+    except FormErr:
+        raise
+    except Exception as exc:  # dnslib raises DNSError and others on garbage
+        raise FormErr(f"unparseable: {exc}") from None
+    h = rec.header
+    if h.q != 1:
+        raise FormErr(f"{h.q} questions (exactly 1 allowed)")
+    if h.a or h.auth:
         raise FormErr("a query with answer or authority records")
-    pos, n = 12, len(data)
-    labels = []
-    total = 1
-    while True:
-        if pos >= n:
-            raise FormErr("question name runs past the packet")
-        ln = data[pos]
-        if ln == 0:
-            pos += 1
-            break
-        if ln & 0xC0:
-            raise FormErr("compression or extended label in the question")
-        total += ln + 1
-        if total > 255:
-            raise FormErr("question name longer than 255 bytes")
-        if pos + 1 + ln > n:
-            raise FormErr("question label runs past the packet")
-        labels.append(data[pos + 1 : pos + 1 + ln].lower())
-        pos += 1 + ln
-    if pos + 4 > n:
-        raise FormErr("question type/class missing")
-    qtype, qclass = struct.unpack_from("!HH", data, pos)
-    question = data[12 : pos + 4]
-    pos += 4
+    if bytes(buf.data) != data:
+        raise FormErr("compression in the question, a bad option or bytes after the records")
+    q = rec.q
     edns = False
     payload, version, do, ecs = MIN_UDP, 0, False, None
-    for _ in range(ar):
-        # owner name: OPT must be the root; skip others (compression allowed)
-        start = pos
-        while True:
-            if pos >= n:
-                raise FormErr("additional record name runs past the packet")
-            ln = data[pos]
-            if ln & 0xC0 == 0xC0:
-                pos += 2
-                break
-            if ln & 0xC0:
-                raise FormErr("extended label type")
-            pos += 1 + ln
-            if ln == 0:
-                break
-        if pos + 10 > n:
-            raise FormErr("additional record truncated")
-        rtype, rclass, ttl, rdlen = _RR_FIXED.unpack_from(data, pos)
-        pos += 10
-        if pos + rdlen > n:
-            raise FormErr("additional record data runs past the packet")
-        if rtype == T_OPT:
-            if edns:
-                raise FormErr("more than one OPT record")
-            if pos - 10 - start != 1:
-                raise FormErr("OPT record not owned by the root")
-            edns = True
-            payload = max(MIN_UDP, rclass)
-            version = (ttl >> 16) & 0xFF
-            do = bool(ttl & DO_BIT)
-            opos, oend = pos, pos + rdlen
-            while opos < oend:
-                if opos + 4 > oend:
-                    raise FormErr("EDNS option header truncated")
-                code, olen = struct.unpack_from("!HH", data, opos)
-                opos += 4
-                if opos + olen > oend:
-                    raise FormErr("EDNS option runs past the OPT record")
-                if code == OPT_ECS:
-                    if ecs is not None:
-                        raise FormErr("more than one ECS option")
-                    ecs = _parse_ecs(data[opos : opos + olen])
-                opos += olen
-        pos += rdlen
-    if pos != n:
-        raise FormErr(f"{n - pos} bytes after the last record")
-    return Query(
-        qid, flags, question, tuple(labels), qtype, qclass, edns, payload, version, do, ecs
-    )
+    for rr in rec.ar:
+        if rr.rtype != T_OPT:
+            continue
+        if edns:
+            raise FormErr("more than one OPT record")
+        if rr.rname.label:
+            raise FormErr("OPT record not owned by the root")
+        edns = True
+        payload = max(MIN_UDP, rr.rclass)
+        version = (rr.ttl >> 16) & 0xFF
+        do = bool(rr.ttl & DO_BIT)
+        for opt in rr.rdata:
+            if opt.code == OPT_ECS:
+                if ecs is not None:
+                    raise FormErr("more than one ECS option")
+                ecs = _parse_ecs(opt.data)
+    labels = tuple(x.lower() for x in q.qname.label)
+    return Query(rec, labels, q.qtype, q.qclass, edns, payload, version, do, ecs)
 
 
 @dataclass
 class _Zone:
-    """The static part of the zone, pre-encoded."""
+    """The static part of the zone, as dnslib records."""
 
     apex: tuple[bytes, ...]
     ns: tuple[bytes, ...]
     hosts: frozenset[tuple[bytes, ...]]
     empty_nonterminals: frozenset[tuple[bytes, ...]]
     ttl: int
-    soa_rr: bytes  # owner = apex, uncompressed
-    ns_rdata: bytes
-    glue_rr: bytes
-
-
-def _rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:
-    return owner + _RR_FIXED.pack(rtype, C_IN, ttl, len(rdata)) + rdata
+    soa: RR
+    ns_rr: RR
+    glue: RR
 
 
 def _build_zone(zone: str, hosts: tuple[str, ...], ttl: float, ns_address) -> _Zone:
@@ -260,26 +220,24 @@ def _build_zone(zone: str, hosts: tuple[str, ...], ttl: float, ns_address) -> _Z
         for i in range(1, len(h) - len(apex)):
             ents.add(h[i:])
     ttl_i = max(0, int(ttl))
-    soa_rdata = (
-        wire_name(ns)
-        + wire_name((b"hostmaster", *apex))
-        + struct.pack("!IIIII", 1, 3600, 600, 86400, ttl_i)
-    )
-    owner = wire_name(apex)
+    soa = SOA(DNSLabel(ns), DNSLabel((b"hostmaster", *apex)), (1, 3600, 600, 86400, ttl_i))
     return _Zone(
         apex=apex,
         ns=ns,
         hosts=frozenset(hostset),
         empty_nonterminals=frozenset(ents - hostset - {ns}),
         ttl=ttl_i,
-        soa_rr=_rr(owner, T_SOA, ttl_i, soa_rdata),
-        ns_rdata=wire_name(ns),
-        glue_rr=_rr(wire_name(ns), T_A, ttl_i, ipaddress.IPv4Address(ns_address).packed),
+        soa=RR(DNSLabel(apex), T_SOA, C_IN, ttl_i, soa),
+        ns_rr=RR(DNSLabel(apex), T_NS, C_IN, ttl_i, NS(DNSLabel(ns))),
+        glue=RR(DNSLabel(ns), T_A, C_IN, ttl_i, A(str(ipaddress.IPv4Address(ns_address)))),
     )
 
 
-_HINFO_RFC8482 = bytes([7]) + b"RFC8482" + bytes([0])
-_PTR_QNAME = b"\xc0\x0c"
+_HINFO_RFC8482 = RD(bytes([7]) + b"RFC8482" + bytes([0]))  # dnslib has no HINFO class
+
+
+def _header(qid: int, rd: int, rcode: int, *, opcode: int = 0, aa: bool = False) -> DNSHeader:
+    return DNSHeader(id=qid, bitmap=0, qr=1, opcode=opcode, aa=int(aa), rd=rd, rcode=rcode & 0xF)
 
 
 class DnsServer:
@@ -381,78 +339,77 @@ class DnsServer:
         if flags & 0x8000:  # a response: never answer (no loops, no reflection)
             return None
         opcode = (flags >> 11) & 0xF
-        rd = flags & 0x0100
+        rd = (flags >> 8) & 1
         if opcode != 0:
-            hdr = _HDR.pack(qid, 0x8000 | (opcode << 11) | rd | NOTIMP, 0, 0, 0, 0)
+            hdr = bytes(DNSRecord(_header(qid, rd, NOTIMP, opcode=opcode)).pack())
             return hdr, False, False, (None, NOTIMP, False, ())
         try:
             q = parse_query(data)
         except FormErr as exc:
-            return self._formerr(data, qid, rd, str(exc))
-        return self._answer(q, rd, source, udp)
+            return self._formerr(qid, rd, str(exc))
+        return self._answer(q, qid, rd, source, udp)
 
-    def _formerr(self, data: bytes, qid: int, rd: int, why: str):
+    def _formerr(self, qid: int, rd: int, why: str):
         # Echo nothing we could not parse: header only.
         if self.query_log:
             qlog.info("FORMERR id=%d: %s", qid, why)
-        hdr = _HDR.pack(qid, 0x8000 | rd | FORMERR, 0, 0, 0, 0)
-        return hdr, False, False, (None, FORMERR, False, ())
+        return (
+            bytes(DNSRecord(_header(qid, rd, FORMERR)).pack()),
+            False,
+            False,
+            (None, FORMERR, False, ()),
+        )
 
-    def _opt(self, q: Query, rcode: int, options: bytes = b"") -> bytes:
-        ttl = ((rcode >> 4) << 24) | (DO_BIT if q.do else 0)
-        return b"\x00" + _RR_FIXED.pack(T_OPT, EDNS_PAYLOAD, ttl, len(options)) + options
-
-    def _answer(self, q: Query, rd: int, source: str, udp: bool):
+    def _answer(self, q: Query, qid: int, rd: int, source: str, udp: bool):
         z = self.zone
         qt = q.qtype
+        rep = DNSRecord(_header(qid, rd, REFUSED), q=q.record.q)
         if q.edns and q.version != 0:
-            rep = self._reply(q, rd, BADVERS, False, [], [], b"", udp)
-            return rep, False, True, (qt, BADVERS, False, ())
+            rep.header.rcode = 0  # BADVERS lives in the OPT's extended rcode
+            return self._pack(q, rep, BADVERS, udp), False, True, (qt, BADVERS, False, ())
         ecs = q.ecs if self.use_ecs else None
         labels = q.labels
         in_zone = len(labels) >= len(z.apex) and labels[len(labels) - len(z.apex) :] == z.apex
         if q.qclass != C_IN or not in_zone or qt in (T_AXFR, T_IXFR):
-            rep = self._reply(q, rd, REFUSED, False, [], [], b"", udp)
-            return rep, False, True, (qt, REFUSED, False, ())
+            return self._pack(q, rep, REFUSED, udp), False, True, (qt, REFUSED, False, ())
         if qt == T_OPT:
-            return self._formerr(b"", q.id, rd, "query for type OPT")
-        answers: list[bytes] = []
-        auth: list[bytes] = []
-        extra = b""
-        rcode = NOERROR
+            return self._formerr(qid, rd, "query for type OPT")
+        rep.header.aa = 1
+        rep.header.rcode = rcode = NOERROR
+        qname = q.record.q.qname  # as asked
         scope = 0
         used_source = False
         edges: tuple[str, ...] = ()
         ttl = z.ttl
         if qt == T_ANY and (labels == z.apex or labels == z.ns or labels in z.hosts):
-            answers.append(_rr(_PTR_QNAME, T_HINFO, ttl, _HINFO_RFC8482))
+            rep.add_answer(RR(qname, T_HINFO, C_IN, ttl, _HINFO_RFC8482))
         elif labels in z.hosts and qt in (T_A, T_AAAA):
-            edges, scope, used_source = self._route(q, ecs, source)
-            fam = 0 if qt == T_A else 1
+            edges, scope, used_source = self._route(ecs, source)
+            fam, cls = (0, A) if qt == T_A else (1, AAAA)
             for e in edges:
-                answers.append(_rr(_PTR_QNAME, qt, ttl, self.addresses[e][fam]))
+                rep.add_answer(RR(qname, qt, C_IN, ttl, cls(tuple(self.addresses[e][fam]))))
         elif labels == z.apex and qt == T_SOA:
-            answers.append(_PTR_QNAME + z.soa_rr[len(wire_name(z.apex)) :])
+            rep.add_answer(RR(qname, T_SOA, C_IN, ttl, z.soa.rdata))
         elif labels == z.apex and qt == T_NS:
-            answers.append(_rr(_PTR_QNAME, T_NS, ttl, z.ns_rdata))
-            extra = z.glue_rr
+            rep.add_answer(RR(qname, T_NS, C_IN, ttl, z.ns_rr.rdata))
+            rep.add_ar(z.glue)
         elif labels == z.ns and qt == T_A:
-            answers.append(_PTR_QNAME + z.glue_rr[len(wire_name(z.ns)) :])
+            rep.add_answer(RR(qname, T_A, C_IN, ttl, z.glue.rdata))
         elif (
             labels == z.apex
             or labels == z.ns
             or labels in z.hosts
             or labels in z.empty_nonterminals
         ):
-            auth.append(z.soa_rr)  # NODATA
+            rep.add_auth(z.soa)  # NODATA
         else:
-            rcode = NXDOMAIN
-            auth.append(z.soa_rr)
-        opts = ecs.option(scope) if ecs is not None else b""
-        rep = self._reply(q, rd, rcode, True, answers, auth, extra, udp, opts)
-        return rep, used_source, True, (qt, rcode, ecs is not None and ecs.source > 0, edges)
+            rep.header.rcode = rcode = NXDOMAIN
+            rep.add_auth(z.soa)
+        opts = [ecs.option(scope)] if ecs is not None else []
+        out = self._pack(q, rep, rcode, udp, opts)
+        return out, used_source, True, (qt, rcode, ecs is not None and ecs.source > 0, edges)
 
-    def _route(self, q: Query, ecs: Ecs | None, source: str):
+    def _route(self, ecs: Ecs | None, source: str):
         """Locate the client and route: (edges, ECS scope, used the source address)."""
         if ecs is not None and ecs.source > 0:
             ip = ecs.ip()
@@ -479,17 +436,19 @@ class DnsServer:
                 scope += 96
         return ans.edges, scope, used_source
 
-    def _reply(self, q, rd, rcode, aa, answers, auth, extra, udp, opts=b""):
-        flags = 0x8000 | rd | (rcode & 0xF) | (0x0400 if aa else 0)
-        opt = self._opt(q, rcode, opts) if q.edns else b""
-        ar = (1 if extra else 0) + (1 if opt else 0)
-        body = b"".join(answers) + b"".join(auth) + extra + opt
-        out = _HDR.pack(q.id, flags, 1, len(answers), len(auth), ar) + q.question + body
+    def _pack(self, q: Query, rep: DNSRecord, rcode: int, udp: bool, opts=()) -> bytes:
+        if q.edns:  # our OPT: version 0, DO copied, no unknown flags or options
+            ttl = ((rcode >> 4) << 24) | (DO_BIT if q.do else 0)
+            rep.add_ar(RR(DNSLabel(()), T_OPT, EDNS_PAYLOAD, ttl, list(opts)))
+        out = rep.pack()
         # UDP: the smaller of the requester's size and ours (no fragments); 512 without EDNS
         size = min(q.payload, EDNS_PAYLOAD) if udp else MAX_TCP
         if len(out) > size:  # keep the question and OPT, set TC: retry over TCP
-            out = _HDR.pack(q.id, flags | 0x0200, 1, 0, 0, 1 if opt else 0) + q.question + opt
-        return out
+            rep.header.tc = 1
+            rep.rr, rep.auth = [], []
+            rep.ar = [rr for rr in rep.ar if rr.rtype == T_OPT]
+            out = rep.pack()
+        return bytes(out)
 
     # -- the hot path ------------------------------------------------------------
     def _miss(self, data: bytes, source: str, udp: bool):
