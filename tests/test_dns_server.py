@@ -285,6 +285,10 @@ def test_malformed_ecs_is_formerr(env, payload):
 
 def test_malformed_queries_get_formerr_with_their_id_and_nonqueries_nothing(env):
     sc, server, _ = env
+
+    def opt(rdata: bytes) -> bytes:  # an OPT record (EDNS 1232) with raw option bytes
+        return b"\x00" + struct.pack("!HHIH", 41, 1232, 0, len(rdata)) + rdata
+
     bad = [
         _wire("www.cdn.test", qd=2),  # two questions announced, one present
         _wire("www.cdn.test", qd=0)[:12],  # no question
@@ -294,6 +298,13 @@ def test_malformed_queries_get_formerr_with_their_id_and_nonqueries_nothing(env)
         + b"\x00\x01\x00\x01",  # pointer in question
         _wire("www.cdn.test") + b"garbage",  # trailing bytes
         _wire("www.cdn.test", qtype=41),  # a question for OPT
+        _wire("www.cdn.test").replace(b"www", b"w\xffw"),  # not UTF-8: dnslib refuses it
+        # cases dnslib's parser lets through, caught by the repack check:
+        _wire("www.cdn.test")[:11]
+        + b"\x01"
+        + _wire("www.cdn.test")[12:]
+        + opt(b"\x00\x08\x00\x00"),
+        _wire("www.cdn.test")[:11] + b"\x01" + _wire("www.cdn.test")[12:] + opt(b"\x00\x08"),
     ]
     for pkt in bad:
         rep = _raw(server, pkt)
