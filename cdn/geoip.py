@@ -25,21 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cdn.addressing import client_blocks
-from cdn.places import Place
+from cdn.places import CONTINENT_NAMES, Place
 from cdn.scenario import Scenario
 
 DATABASE_TYPE = "GeoIP2-City"
 _LOCATE_CACHE_LIMIT = 100_000
-
-_CONTINENT_NAMES = {
-    "AF": "Africa",
-    "AN": "Antarctica",
-    "AS": "Asia",
-    "EU": "Europe",
-    "NA": "North America",
-    "OC": "Oceania",
-    "SA": "South America",
-}
 
 
 def city_record(place: Place) -> dict:
@@ -64,7 +54,7 @@ def city_record(place: Place) -> dict:
     if place.continent:
         rec["continent"] = {
             "code": place.continent,
-            "names": {"en": _CONTINENT_NAMES.get(place.continent, place.continent)},
+            "names": {"en": CONTINENT_NAMES.get(place.continent, place.continent)},
         }
     if place.region and "-" in place.region:
         rec["subdivisions"] = [{"iso_code": place.region.split("-", 1)[1]}]
