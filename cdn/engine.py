@@ -184,6 +184,21 @@ class EdgeCaches:
         direct = [p < 0 for p in parents]
         via_shield = [p >= 0 and parents[p] < 0 for p in parents]  # parent -> origin
         up1 = None
+        # Each edge's ancestors, nearest first (shields between it and the origin).
+        chains = []
+        for x in range(len(parents)):
+            chain, p = [], parents[x]
+            while p >= 0:
+                chain.append(p)
+                p = parents[p]
+            chains.append(chain)
+
+        def hop_list(d: int) -> list[float]:
+            h = self._up[d]
+            if h is None:
+                h = self._up[d] = self._up_arrays[d].tolist()
+            return h
+
         tier_req, tier_hits = self.tier_requests, self.tier_hits
         tier_bytes, tier_hit_bytes = self.tier_bytes, self.tier_hit_bytes
         origin_up = self.origin_up
@@ -218,30 +233,99 @@ class EdgeCaches:
                     out[i] = MISS
                     waits[i] = w
                     fetches[i] = FULL_FETCH
-                elif origin_up and c == 0 and via_shield[e]:  # the common shield miss, inline
-                    # (what _upstream does, for content fresh all run long)
+                elif origin_up and via_shield[e]:  # the common shield miss, inline
+                    # (what _upstream does at depth 0 when the shield's parent is the origin)
                     p = parents[e]
                     tier_req[p] += 1
                     tier_bytes[p] += s
                     w = up0[i]
                     if requests[p](k, s):
-                        tier_hits[p] += 1
-                        tier_hit_bytes[p] += s
                         r = inflight[p].get(k)
-                        if r is not None and r > tt:
+                        if r is not None and r > tt:  # collapsed onto the shield's fetch
+                            tier_hits[p] += 1
+                            tier_hit_bytes[p] += s
                             w += (r - tt) * 1000.0
+                        elif (
+                            c == 1 and (v := classify(age := tt - stored[p][k], fresh[ct])) != "hit"
+                        ):  # the shield's copy expired: the slow path
+                            ok, w, fetches[i] = self._parent_expired(
+                                p, 0, k, s, ct, tt, i, w, age, v
+                            )
+                            if not ok:
+                                waits[i] = w
+                                self.stores[e].remove(k)
+                                out[i] = ERROR
+                                continue
+                        else:
+                            tier_hits[p] += 1
+                            tier_hit_bytes[p] += s
                     else:
                         if up1 is None:
                             up1 = self._up[1]
                             if up1 is None:
                                 up1 = self._up[1] = self._up_arrays[1].tolist()
                         w1 = up1[i]
-                        inflight[p][k] = tt + w1 * 0.001
+                        r = tt + w1 * 0.001
+                        inflight[p][k] = r
+                        if c == 1:
+                            stored[p][k] = r
                         w += w1
                         fetches[i] = FULL_FETCH
-                    inflight[e][k] = tt + w * 0.001
+                    r = tt + w * 0.001
+                    inflight[e][k] = r
+                    if c == 1:
+                        stored[e][k] = r
                     out[i] = MISS
                     waits[i] = w
+                elif origin_up:  # a miss up a longer tier chain: _upstream's recursion, unrolled
+                    chain = chains[e]
+                    ok, f, missed = True, FULL_FETCH, len(chain)
+                    for d, p in enumerate(chain):  # climb until a tier has the object
+                        tier_req[p] += 1
+                        tier_bytes[p] += s
+                        if requests[p](k, s):
+                            missed = d
+                            w = hop_list(d)[i]
+                            r = inflight[p].get(k)
+                            if r is not None and r > tt:  # collapsed onto that tier's fetch
+                                tier_hits[p] += 1
+                                tier_hit_bytes[p] += s
+                                w += (r - tt) * 1000.0
+                                f = NO_FETCH
+                            elif (
+                                c == 1
+                                and (v := classify(age := tt - stored[p][k], fresh[ct])) != "hit"
+                            ):
+                                ok, w, f = self._parent_expired(p, d, k, s, ct, tt, i, w, age, v)
+                            else:
+                                tier_hits[p] += 1
+                                tier_hit_bytes[p] += s
+                                f = NO_FETCH
+                            break
+                    else:  # no tier had it: the top one fetches from the origin
+                        w = hop_list(missed)[i]
+                    for d in range(missed - 1, -1, -1):  # back down the tiers that missed
+                        p = chain[d]
+                        if ok:
+                            r = tt + w * 0.001
+                            inflight[p][k] = r
+                            if c == 1:
+                                stored[p][k] = r
+                            w = hop_list(d)[i] + w
+                        else:
+                            self.stores[p].remove(k)
+                            w, f = 0.0, NO_FETCH
+                    fetches[i] = f
+                    waits[i] = w
+                    if ok:
+                        r = tt + w * 0.001
+                        inflight[e][k] = r
+                        if c == 1:
+                            stored[e][k] = r
+                        out[i] = MISS
+                    else:
+                        self.stores[e].remove(k)
+                        out[i] = ERROR
                 else:
                     ok, w, fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
                     waits[i] = w
@@ -251,6 +335,19 @@ class EdgeCaches:
                     else:
                         self.stores[e].remove(k)
                         out[i] = ERROR
+            elif c == 2 and origin_up:  # UNCACHEABLE, passed up the chain: inline
+                # (what _upstream does for content no tier stores; summed from the
+                # origin end, as its recursion does, so the floats are the same)
+                chain = chains[e]
+                w = hop_list(len(chain))[i]
+                for d in range(len(chain) - 1, -1, -1):
+                    p = chain[d]
+                    tier_req[p] += 1
+                    tier_bytes[p] += s
+                    w = (up0 if d == 0 else hop_list(d))[i] + w
+                out[i] = PASS
+                waits[i] = w
+                fetches[i] = FULL_FETCH
             elif c == self.UNCACHEABLE:
                 ok, waits[i], fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
                 out[i] = PASS if ok else ERROR
@@ -290,14 +387,7 @@ class EdgeCaches:
                 self.tier_hits[p] += 1
                 self.tier_hit_bytes[p] += s
                 return True, hop, NO_FETCH
-            ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, True)
-            if not ok:
-                return self.stale_on_error(ct, age), hop, NO_FETCH
-            if verdict == "stale":  # the parent answers stale and refreshes behind
-                self._arrives(p, k, t, ct)
-                return True, hop, f
-            self._arrives(p, k, t + w / 1000.0, ct)
-            return True, hop + w, f
+            return self._parent_expired(p, d, k, s, ct, t, i, hop, age, verdict)
         if direct and self.origin_up:  # the parent fetches from the origin (no recursion)
             h = self._up[d + 1]
             if h is None:
@@ -314,6 +404,19 @@ class EdgeCaches:
             self.inflight[p][k] = r
             if not self.never[ct]:
                 self.stored[p][k] = r
+        return True, hop + w, f
+
+    def _parent_expired(self, p, d, k, s, ct, t, i, hop, age, verdict) -> tuple[bool, float, int]:
+        """Parent ``p`` of a depth-``d`` node holds an expired copy of ``k`` (``verdict``
+        from classify, not "hit"): it revalidates upstream. Returns what ``_upstream``
+        does; ``hop`` is the time of the hop to the parent."""
+        ok, w, f = self._upstream(p, d + 1, k, s, ct, t, i, True)
+        if not ok:
+            return self.stale_on_error(ct, age), hop, NO_FETCH
+        if verdict == "stale":  # the parent answers stale and refreshes behind
+            self._arrives(p, k, t, ct)
+            return True, hop, f
+        self._arrives(p, k, t + w / 1000.0, ct)
         return True, hop + w, f
 
     def _expired(self, e, k, s, ct, t, age, i) -> tuple[int, float, int]:
