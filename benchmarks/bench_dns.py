@@ -12,6 +12,11 @@ coordinates (gdnsd's auto_dc_coords).
 
     python benchmarks/bench_dns.py                       # quickstart, 10 s each
     python benchmarks/bench_dns.py --places 500 --seconds 20
+    python benchmarks/bench_dns.py --places 500 --no-cache   # dnslib on every query
+
+Measured on 2 cores (--places 500, 10 s): cdn dns ~135,000 answers per
+CPU-second from the answer cache, ~6,600 on the full path (dnslib parse and
+build every query); gdnsd ~270,000.
 
 Needs dnsperf (apt-get install -y dnsperf gdnsd); exits 0 with a note if absent.
 """
