@@ -157,8 +157,6 @@ def parse_query(data: bytes) -> Query:
             one = DNSBuffer()
             rr.pack(one)
             buf.append(one.data)
-    except FormErr:
-        raise
     except Exception as exc:  # dnslib raises DNSError and others on garbage
         raise FormErr(f"unparseable: {exc}") from None
     h = rec.header
