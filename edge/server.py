@@ -69,7 +69,6 @@ per worker), and each worker answers metrics for itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import hmac
@@ -1220,11 +1219,9 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 
 async def _serve_forever(config: EdgeConfig, announce: bool) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # before serving: a stop is never lost
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    from cdn.signals import stop_event
+
+    stop = stop_event()  # before serving: a stop is never lost
     runner = await start_edge(config)
     gc.freeze()  # startup objects never become garbage: keep them out of every collection
     if announce:

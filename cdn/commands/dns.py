@@ -57,7 +57,6 @@ def parse_hostport(text: str, what: str) -> tuple[str, int]:
 def run(args) -> int:
     import asyncio
     import logging
-    import signal
     import tempfile
     from pathlib import Path
 
@@ -95,6 +94,9 @@ def run(args) -> int:
         )
 
         async def main() -> None:
+            from cdn.signals import stop_event
+
+            stop = stop_event()  # before the banner: it invites Ctrl-C
             try:
                 await server.start(host, port)
             except OSError as exc:
@@ -113,10 +115,6 @@ def run(args) -> int:
                 + (f", metrics http://{args.metrics}/metrics" if runner else ""),
                 flush=True,
             )
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
             try:
                 await stop.wait()
             finally:

@@ -124,7 +124,6 @@ def build_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
-    import signal
 
     from origin.server import DEMO_SITE, start_origin
 
@@ -136,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
 
     async def serve() -> None:
+        from cdn.signals import stop_event
+
+        stop = stop_event()  # before the banner: it invites Ctrl-C
         try:
             runner = await start_origin(config, host, port)
         except OSError as exc:
@@ -143,10 +145,6 @@ def run(args: argparse.Namespace) -> int:
         root = config.root or DEMO_SITE
         objs = f", catalog of {config.catalog.n} objects at /obj/<id>" if config.catalog else ""
         print(f"origin: serving {root}{objs} on http://{host}:{port}/", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         try:
             await stop.wait()
         finally:

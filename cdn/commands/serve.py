@@ -75,7 +75,6 @@ def options_from_args(args):
 def run(args) -> int:
     import asyncio
     import logging
-    import signal
 
     from cdn.scenario import load_scenario
     from cdn.serve import LiveStack
@@ -88,10 +87,9 @@ def run(args) -> int:
     scenario = load_scenario(args.scenario)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: it invites Ctrl-C
-            loop.add_signal_handler(sig, stop.set)
+        from cdn.signals import stop_event
+
+        stop = stop_event()  # before the banner: it invites Ctrl-C
         stack = LiveStack(scenario, options)
         await stack.start()
         try:
