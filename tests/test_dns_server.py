@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -524,6 +525,29 @@ def test_cli_and_dig():
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_cli_stops_cleanly_on_sigint_and_sigterm(sig):
+    # Without the handlers SIGINT ends in a KeyboardInterrupt traceback and
+    # SIGTERM in returncode -15; with them both close the sockets and exit 0.
+    port = free_port()
+    cmd = [sys.executable, "-m", "cdn", "dns", "quickstart", "--no-health"]
+    proc = subprocess.Popen(
+        [*cmd, "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().startswith("cdn dns: cdn.test on 127.0.0.1:")
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 @pytest.mark.skipif(not shutil.which("dig"), reason="dig is not installed")
