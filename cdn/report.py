@@ -366,11 +366,12 @@ def fig_mapping_distance(resolvers: dict[str, list], title: str) -> Figure:
     fig, ax = plt.subplots(figsize=SIZE, dpi=DPI, layout="constrained")
     order = [k for k in KIND_LABELS if k in resolvers] + sorted(set(resolvers) - set(KIND_LABELS))
     styles = ["-", "--", "-."]
+    # widest first, so kinds with identical distances (ISP and ECS often are) stay visible
     for i, k in enumerate(order):
         xs, ys = cdf(resolvers[k])
         xs, ys = [0.0, *xs], [0.0, *ys]
         ax.step(xs, ys, where="post", color=OKABE_ITO[i % len(OKABE_ITO)],
-                ls=styles[i % 3], lw=1.8, label=KIND_LABELS.get(k, k))  # fmt: skip
+                ls=styles[i % 3], lw=max(1.0, 3.4 - 1.1 * i), label=KIND_LABELS.get(k, k))  # fmt: skip
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.0)
     ax.set_xlabel("great-circle distance from client city to the edge it was sent to (km)")
