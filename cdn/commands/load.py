@@ -23,11 +23,20 @@ def register(subparsers) -> None:
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file or bundled name")
     p.add_argument("--live", action="store_true", help="required: replay against live servers")
-    p.add_argument("--requests", type=int, default=500, metavar="N")
-    p.add_argument("--concurrency", type=int, default=1, metavar="C")
+    p.add_argument(
+        "--requests", type=int, default=500, metavar="N", help="how many requests to replay"
+    )
+    p.add_argument(
+        "--concurrency", type=int, default=1, metavar="C", help="requests in flight at once"
+    )
     p.add_argument("--attach", action="store_true", help="use a running 'cdn serve'")
-    p.add_argument("--http-port", type=int, default=8080)
-    p.add_argument("--dns-listen", default="127.0.0.1:5353", metavar="ADDR:PORT")
+    p.add_argument("--http-port", type=int, default=8080, help="port of the origin and edges")
+    p.add_argument(
+        "--dns-listen",
+        default="127.0.0.1:5353",
+        metavar="ADDR:PORT",
+        help="the DNS server's address",
+    )
     p.add_argument("--no-emulate", action="store_true", help="(own stack) no distance emulation")
     p.add_argument(
         "--emulation-scale", type=float, default=1.0, metavar="X",
