@@ -20,7 +20,12 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file or bundled name")
-    p.add_argument("--listen", default="127.0.0.1:5353", metavar="ADDR:PORT")
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:5353",
+        metavar="ADDR:PORT",
+        help="where to answer, UDP and TCP",
+    )
     p.add_argument(
         "--geoip-db", default=None, metavar="FILE", help="any GeoIP2/GeoLite2 City database"
     )
