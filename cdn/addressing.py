@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
+from cdn.errors import UserError
 from cdn.places import Place
 from cdn.scenario import Scenario
 
@@ -110,3 +111,19 @@ def parse_address(text: str) -> IPv4Address | IPv6Address:
     if isinstance(addr, IPv6Address) and addr.ipv4_mapped is not None:
         return addr.ipv4_mapped
     return addr
+
+
+def parse_hostport(text: str, what: str = "--listen") -> tuple[str, int]:
+    """``"127.0.0.1:8080"``, ``"[::1]:8080"`` or ``":8080"`` -> (host, port).
+
+    One parser for every ``--listen``-style option, so that all servers agree:
+    an empty host means 127.0.0.1 (never every interface unless asked for with
+    0.0.0.0 or ::), and the port is 1-65535.
+    """
+    host, sep, port = str(text).rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UserError(
+            f"{what} {text!r}: write ADDR:PORT (HOST:PORT) with a port 1-65535, "
+            "e.g. 127.0.0.1:8080 or [::1]:8080; an empty host means 127.0.0.1"
+        )
+    return (host.strip("[]") or "127.0.0.1"), int(port)

@@ -49,22 +49,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_hostport(text: str, what: str) -> tuple[str, int]:
-    from cdn.errors import UserError
-
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UserError(f"{what} {text!r}: write ADDR:PORT, e.g. 127.0.0.1:5353 or [::1]:5353")
-    return host, int(port)
-
-
 def run(args) -> int:
     import asyncio
     import logging
     import tempfile
     from pathlib import Path
 
+    from cdn.addressing import parse_hostport
     from cdn.dns_metrics import start_metrics
     from cdn.dns_server import DnsServer
     from cdn.errors import UserError

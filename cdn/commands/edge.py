@@ -58,20 +58,12 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _host_port(listen: str) -> tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(
-            f"--listen {listen!r}: expected ADDR:PORT, e.g. 127.0.0.1:8081 or [::1]:8081"
-        )
-    return (host.strip("[]") or "0.0.0.0"), int(port)
-
-
 def config_from_args(args):
+    from cdn.addressing import parse_hostport
     from cdn.units import UnitError, parse_duration, parse_size
     from edge.server import EdgeConfig, validate_config
 
-    host, port = _host_port(args.listen)
+    host, port = parse_hostport(args.listen)
     try:
         capacity = parse_size(args.capacity)
         max_obj = None if args.max_object_size is None else parse_size(args.max_object_size)

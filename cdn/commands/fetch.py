@@ -32,7 +32,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     import asyncio
 
-    from cdn.commands.dns import parse_hostport
+    from cdn.addressing import parse_hostport
     from cdn.live_load import fetch, find_place
     from cdn.scenario import load_scenario
 

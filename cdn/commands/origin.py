@@ -69,17 +69,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``"127.0.0.1:8080"``, ``"[::1]:8080"`` or ``":8080"`` -> (host, port)."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UserError(
-            f"--listen {text!r}: write HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080"
-        )
-    host = host.strip("[]") or "127.0.0.1"
-    return host, int(port)
-
-
 def build_config(args: argparse.Namespace):
     """An :class:`origin.server.OriginConfig` from the command line (and scenario)."""
     from cdn.distributions import parse_distribution
@@ -131,7 +120,9 @@ def run(args: argparse.Namespace) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    host, port = parse_listen(args.listen)
+    from cdn.addressing import parse_hostport
+
+    host, port = parse_hostport(args.listen)
     config = build_config(args)
 
     async def serve() -> None:

@@ -44,7 +44,7 @@ def options_from_args(args):
     """ServeOptions from the flags ``cdn serve`` and ``cdn load`` share."""
     from pathlib import Path
 
-    from cdn.commands.dns import parse_hostport
+    from cdn.addressing import parse_hostport
     from cdn.errors import UserError
     from cdn.serve import ServeOptions, check_loopback_port
 
