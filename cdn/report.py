@@ -32,7 +32,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from cdn import worldmap  # noqa: E402
-from cdn.places import CONTINENT_NAMES  # noqa: E402
+from cdn.places import continent_name  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
              "#000000"]  # fmt: skip
@@ -68,7 +68,7 @@ class FigureSpec:
 
 
 def region_name(code: str) -> str:
-    return CONTINENT_NAMES.get(code, code or "unknown")
+    return continent_name(code)
 
 
 def _ms(x: float, _pos=None) -> str:

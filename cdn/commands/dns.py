@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from cdn.cli import DefaultsHelpFormatter
 
 
 def register(subparsers) -> None:
@@ -17,7 +17,7 @@ def register(subparsers) -> None:
             "be located get dns.fallback, else the edge nearest the origin. Try: "
             "dig @127.0.0.1 -p 5353 www.cdn.test +subnet=127.64.10.0/24"
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file or bundled name")
     p.add_argument(

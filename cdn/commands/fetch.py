@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from cdn.cli import DefaultsHelpFormatter
 
 
 def register(subparsers) -> None:
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
             "measured time and the model's predicted time for the same fetch. Needs a "
             "running 'cdn serve' of the same scenario."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("url", metavar="URL", help="e.g. http://www.cdn.test:8080/index.html")
     p.add_argument(

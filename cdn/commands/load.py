@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from cdn.cli import DefaultsHelpFormatter
 
 
 def register(subparsers) -> None:
@@ -19,7 +19,7 @@ def register(subparsers) -> None:
             "'cdn serve' already running there (its caches may be warm: the hit ratio is then "
             "not comparable)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument("scenario", metavar="SCENARIO", help="scenario file or bundled name")
     p.add_argument("--live", action="store_true", help="required: replay against live servers")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from cdn.cli import DefaultsHelpFormatter
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
             "edge (client located by its source address) and edge to origin. Ctrl-C stops "
             "everything. No root needed."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     p.add_argument(
         "scenario", nargs="?", default="quickstart", metavar="SCENARIO",
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument("--assets", default=None, metavar="DIR", help="directory the origin serves")
     p.add_argument("--http-port", type=int, default=8080, help="port of the origin and edges")
-    p.add_argument("--dns-listen", default="127.0.0.1:5353", metavar="ADDR:PORT")
+    p.add_argument("--dns-listen", default="127.0.0.1:5353", metavar="ADDR:PORT",
+                   help="where the DNS server listens, UDP and TCP")  # fmt: skip
     p.add_argument("--no-emulate", action="store_true", help="no distance emulation")
     p.add_argument(
         "--emulation-scale", type=float, default=1.0, metavar="X",
