@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -505,7 +506,9 @@ def fig_comparison(rows: list[tuple], label_a: str, label_b: str) -> Figure:
 
     fig.legend(handles=[Patch(color=BETTER, label="B better"), Patch(color=WORSE,
                label="B worse")], loc="outside lower center", ncols=2)  # fmt: skip
-    fig.suptitle(f"Change per region, B minus A\nA = {label_a}   B = {label_b}")
+    fig.suptitle("Change per region, B minus A\n"  # one line per run, so long names fit
+                 + "\n".join(textwrap.shorten(f"{k} = {v}", 130, placeholder="...")
+                             for k, v in (("A", label_a), ("B", label_b))))  # fmt: skip
     return fig
 
 

@@ -283,7 +283,7 @@ def write_comparison(dir_a, dir_b, out_dir=None) -> list:
     delta = report.FigureSpec(
         "comparison", "B minus A per client region: p50 and p95 latency (ms) and hit ratio of "
         "the region's requests; blue: B better, vermillion: B worse",
-        report.fig_comparison(rows, la, lb))  # fmt: skip
+        report.fig_comparison(rows, a.name, b.name))  # fmt: skip
     d_img = _images([delta], out)
     ia = _images([report.FigureSpec("a-" + s.name, s.caption, s.figure)
                   for s in report.figures(a)], out)  # fmt: skip
