@@ -43,6 +43,7 @@ from cdn import transfer
 from cdn.engine import CONDITIONAL, ERROR, EdgeCaches, Engine
 from cdn.errors import UserError
 from cdn.geo import great_circle_km_array
+from cdn.health import HealthTracker
 from cdn.network import NetworkModel
 from cdn.places import Place
 from cdn.results import KINDS, Batch, Progress, Stats, summary_table, write_results
@@ -375,17 +376,36 @@ class Simulation:
     # --- events -------------------------------------------------------------------
     def schedule(self, engine: Engine) -> None:
         sc, dns = self.scenario, self.dns
-        known: set[str] = set()
+        # The DNS health checks are the same core the live server runs
+        # (cdn.health.HealthTracker): every health_interval each edge is checked,
+        # k failures mark it down, m successes up. Rounds run only while some
+        # edge's real state differs from what the checks know; in between, every
+        # check would agree with the state and change nothing.
+        interval = sc.dns.health_interval
+        tracker = HealthTracker(self.edge_index, sc.dns.health_failures, sc.dns.health_successes)
+        actually_down: set[str] = set()
+        checking = False
 
-        def set_known(name: str, down: bool) -> Callable[[float], None]:
-            def act(_t: float) -> None:
-                (known.add if down else known.discard)(name)
-                dns.set_known_down(frozenset(known))
+        def check_round(t: float) -> None:
+            nonlocal checking
+            for name in self.edge_index:
+                tracker.observe(name, name not in actually_down, t)
+            dns.set_known_down(tracker.down)
+            if tracker.down != actually_down:
+                engine.at(t + interval, check_round)
+            else:
+                checking = False
+
+        def set_down(name: str, down: bool) -> Callable[[float], None]:
+            def act(t: float) -> None:
+                nonlocal checking
+                (actually_down.add if down else actually_down.discard)(name)
+                dns.set_down(self.edge_index[name], down)
+                if not checking:  # the next round on the checks' fixed schedule
+                    checking = True
+                    engine.at((math.floor(t / interval) + 1) * interval, check_round)
 
             return act
-
-        def set_down(e: int, down: bool) -> Callable[[float], None]:
-            return lambda _t: dns.set_down(e, down)
 
         def origin(up: bool) -> Callable[[float], None]:
             def act(_t: float) -> None:
@@ -402,14 +422,9 @@ class Simulation:
         for ev in sc.events:
             if ev.kind in ("edge_down", "edge_up"):
                 down = ev.kind == "edge_down"
-                e = self.edge_index[ev.edge]
-                engine.at(ev.at, set_down(e, down))
-                n = sc.dns.health_failures if down else sc.dns.health_successes
-                engine.at(ev.at + sc.dns.health_interval * n, set_known(ev.edge, down))
+                engine.at(ev.at, set_down(ev.edge, down))
                 if down and ev.duration:
-                    engine.at(ev.at + ev.duration, set_down(e, False))
-                    engine.at(ev.at + ev.duration + sc.dns.health_interval *
-                              sc.dns.health_successes, set_known(ev.edge, False))  # fmt: skip
+                    engine.at(ev.at + ev.duration, set_down(ev.edge, False))
             elif ev.kind in ("origin_down", "origin_up"):
                 engine.at(ev.at, origin(ev.kind == "origin_up"))
                 if ev.kind == "origin_down" and ev.duration:
