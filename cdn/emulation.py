@@ -57,11 +57,11 @@ TIMING_HEADER = "Server-Timing"  # the edge says what it added: emulated;dur=<ms
 
 def access_delay_s(scenario: Scenario, place: Place) -> float:
     """One-way last-mile seconds of a client at ``place``, as the simulator uses them."""
-    from cdn.simulate import _access_delay  # the simulator's own rule, not a copy
+    from cdn.simulate import access_delay_s  # the simulator's own rule, not a copy
 
     for cp in scenario.clients:
         if cp.place == place:
-            return _access_delay(scenario, cp)
+            return access_delay_s(scenario, cp)
     for name, d in scenario.network.access_delays:
         if name in (place.name, place.key):
             return float(d)

@@ -334,7 +334,7 @@ async def replay(
             "cdn load --live replays generated workloads only (the origin serves /obj/<id>)"
         )
     live = Simulation(scenario, seed=seed, requests=requests)  # its DNS model runs on live time
-    r = Requests.concat(list(live._blocks()))
+    r = Requests.concat(list(live.request_blocks()))
     n = len(r)
     sc = scenario
     host_name = f"{sc.dns.hosts[0]}.{sc.dns.zone}"

@@ -75,7 +75,9 @@ def _interval(horizon: float) -> float:
     return 86400.0
 
 
-def _access_delay(scenario: Scenario, cp) -> float:
+def access_delay_s(scenario: Scenario, cp) -> float:
+    """One-way last-mile seconds of a client place: its own, the network's entry
+    for its name, else the network default. Live emulation uses the same rule."""
     if cp.access_delay is not None:
         return float(cp.access_delay)
     for name, d in scenario.network.access_delays:
@@ -157,7 +159,7 @@ class Simulation:
         # --- the request source and the client places -----------------------
         trace_path = trace if trace is not None else wl.trace
         self.places: list[Place] = [c.place for c in sc.clients]
-        access = [_access_delay(sc, c) for c in sc.clients]
+        access = [access_delay_s(sc, c) for c in sc.clients]
         weights = [c.weight for c in sc.clients]
         self.trace = None
         from cdn import workload as wlmod
@@ -331,7 +333,7 @@ class Simulation:
             rng = np.random.default_rng([self.seed, 0x7ACE])
             cdf = np.cumsum(shares)
             cgroup = np.searchsorted(cdf, rng.random(len(self.trace.clients)), side="right")
-            self._blocks = lambda: wlmod.limit(
+            self.request_blocks = lambda: wlmod.limit(
                 wlmod.read_trace(
                     self.trace, client_place, np.minimum(cgroup, G - 1), key_ctype,
                     seed=self.seed, keepalive=wl.keepalive, hosts=CLIENT_HOSTS,
@@ -362,7 +364,7 @@ class Simulation:
             if requests is None and duration is None and wl.requests is not None:
                 requests = wl.requests
             dur = duration if duration is not None else (None if requests else wl.duration)
-            self._blocks = lambda: gen.blocks(duration=dur, requests=requests)
+            self.request_blocks = lambda: gen.blocks(duration=dur, requests=requests)
             self.expected = requests if requests else int(dur * wl.rate)
 
         # --- results -----------------------------------------------------------
@@ -551,7 +553,7 @@ class Simulation:
         enabled = gc.isenabled()
         gc.disable()
         try:
-            engine.run(rechunk(self._blocks(), chunk), process)
+            engine.run(rechunk(self.request_blocks(), chunk), process)
         finally:
             if enabled:
                 gc.enable()
