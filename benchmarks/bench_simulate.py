@@ -63,7 +63,7 @@ def bench(name: str, n: int) -> dict:
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     done = sim.stats.requests
 
-    reqs = Requests.concat(list(sim._blocks()))  # the same stream again
+    reqs = Requests.concat(list(sim.request_blocks()))  # the same stream again
     keys, sizes = reqs.obj.tolist(), reqs.size.tolist()
     gc.disable()
     w1, c1 = time.perf_counter(), time.process_time()
