@@ -34,10 +34,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+PRUNE_AT = 1 << 15  # entries in a node's table of fetch completion times before pruning
 HIT, MISS, REVALIDATED, STALE, COLLAPSED, ERROR, PASS = range(7)
 OUTCOMES = ("hit", "miss", "revalidated", "stale", "collapsed", "error", "pass")
 # Origin traffic per request: none, a full fetch, or a conditional request (304).
 NO_FETCH, FULL_FETCH, CONDITIONAL = 0, 1, 2
+
+
+def _group_order(code: np.ndarray) -> np.ndarray:
+    """A stable order grouping equal non-negative ``code`` values: an LSD radix
+    sort on 16-bit digits (numpy sorts those stably in linear time)."""
+    order = np.argsort((code & 0xFFFF).astype(np.uint16), kind="stable")
+    high = code >> 16
+    while len(high) and high.max() > 0:
+        order = order[np.argsort((high[order] & 0xFFFF).astype(np.uint16), kind="stable")]
+        high = high >> 16
+    return order
 
 
 class Engine:
@@ -120,6 +132,8 @@ class EdgeCaches:
         # key -> time the stored copy arrived, for content that expires (its age)
         self.stored: list[dict] = [{} for _ in stores]
         self.origin_up = True
+        self._latest = -np.inf  # every fetch begun so far completes by then
+        self.batched = True  # False: always the request-by-request loop (same results)
         n = len(self.stores)
         # Requests that reached each store from a child tier (shields), and their hits.
         self.tier_requests = [0] * n
@@ -137,6 +151,16 @@ class EdgeCaches:
         self._cond_arrays: Sequence[np.ndarray] = ()
         self._up: list[list[float] | None] = []
         self._cond: list[list[float] | None] = []
+        # Each node's ancestors, nearest first (shields between it and the origin).
+        self._chains: list[list[int]] = []
+        for x in range(n):
+            chain, p = [], self.parents[x]
+            while p >= 0:
+                chain.append(p)
+                p = self.parents[p]
+            self._chains.append(chain)
+        # Leaves: nodes no other node fetches through (their stores run batched).
+        self._leaf = np.array([x not in self.parents for x in range(n)], dtype=bool)
 
     def depth(self) -> int:
         """Hops on the longest path from an edge to the origin."""
@@ -166,32 +190,137 @@ class EdgeCaches:
             self.stored[x][k] = when
 
     def serve(self, t, edge, key, size, ctype, up_ms, cond_ms) -> Served:
-        """The per-request loop. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional
-        fetch time of the hop from depth ``d`` of the request's tier chain to the
-        next one up (depth 0 is the edge itself; the last hop ends at the origin)."""
+        """Serve a batch. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional fetch
+        time of the hop from depth ``d`` of the request's tier chain to the next
+        one up (depth 0 is the edge itself; the last hop ends at the origin).
+
+        While the origin is up nothing upstream can make an edge drop a copy, so
+        each edge's store sees the same calls whatever happens above it: the
+        leaf edges' stores run first, one batch per edge (``request_many``);
+        the loop then visits only the requests that need more than a store
+        answer (misses, expiring content, anything at a shield), and fresh hits
+        on content that never expires are settled afterwards with numpy: they
+        wait only when an earlier fetch of the same key at that edge is still in
+        flight. The outcome is exactly the one request-by-request loop's, which
+        runs instead while the origin is down.
+        """
+        n = len(t)
+        if not n:
+            return Served(np.zeros(0, np.int8), np.zeros(0), np.zeros(0, np.int8))
+        t0 = float(t[0])
+        # Fetches completed before this batch can no longer hold anyone up: drop them
+        # once a table grows (the lookups compare times, so this is only about memory).
+        self.inflight = [{k: r for k, r in d.items() if r > t0} if len(d) > PRUNE_AT else d
+                         for d in self.inflight]  # fmt: skip
+        cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).astype(np.int8)
+        if not self.origin_up or not self.batched:
+            out, waits, fetches = self._loop(t, edge, key, size, cls, ctype, up_ms, cond_ms,
+                                             np.full(n, 2, dtype=np.int8))  # fmt: skip
+            served = Served(np.array(out, dtype=np.int8), np.array(waits),
+                            np.array(fetches, dtype=np.int8))  # fmt: skip
+            self._latest = max(self._latest, float((t + served.upstream_ms * 0.001).max()))
+            return served
+        leaf = (cls <= self.EXPIRING) & self._leaf[np.where(edge < 0, 0, edge)]
+        hit = self._leaf_pass(edge, key, size, leaf)
+        forever = leaf & (cls == self.FOREVER)
+        settled = forever & hit  # fresh for the whole run: no state beyond the store's
+        sel = np.flatnonzero(~settled)
+        # Hits early in the batch may wait for a fetch begun before it (every fetch
+        # so far completed by ``_latest``): note those, before the loop overwrites them.
+        early = np.flatnonzero(settled & (t < self._latest))
+        inflight = self.inflight
+        carried = {
+            i: r
+            for i, e, k in zip(
+                early.tolist(), edge[early].tolist(), key[early].tolist(), strict=True
+            )
+            if (r := inflight[e].get(k)) is not None
+        }
+        state = np.where(leaf, hit.view(np.int8), np.int8(2))
+        out_s, waits_s, fetch_s = self._loop(
+            t[sel], edge[sel], key[sel], size[sel], cls[sel], ctype[sel],
+            [a[sel] for a in up_ms], [a[sel] for a in cond_ms], state[sel],
+        )  # fmt: skip
+        out = np.zeros(n, dtype=np.int8)  # HIT
+        waits = np.zeros(n)
+        fetch = np.zeros(n, dtype=np.int8)  # NO_FETCH
+        out[sel] = out_s
+        waits[sel] = waits_s
+        fetch[sel] = fetch_s
+        if settled.any():
+            self._collapse_settled(t, edge, key, forever, hit, out, waits, carried)
+        # Every fetch of this batch completes by then (a parent's before its child's).
+        self._latest = max(self._latest, float((t + waits * 0.001).max()))
+        return Served(out, waits, fetch)
+
+    def _leaf_pass(self, edge, key, size, leaf) -> np.ndarray:
+        """Each leaf edge's store over its requests, in time order: hit flags."""
+        hit = np.zeros(len(edge), dtype=bool)
+        li = np.flatnonzero(leaf)
+        if not len(li):
+            return hit
+        le = edge[li]
+        si = li[np.argsort(le.astype(np.int16), kind="stable")]  # by edge, time order kept
+        counts = np.bincount(le, minlength=len(self.stores)).tolist()
+        ks, ss = key[si].tolist(), size[si].tolist()
+        flags = bytearray()
+        pos = 0
+        for e, c in enumerate(counts):
+            if c:
+                st = self.stores[e]
+                rm = getattr(st, "request_many", None)
+                flags += (
+                    rm(ks[pos : pos + c], ss[pos : pos + c])
+                    if rm
+                    else bytearray(map(st.request, ks[pos : pos + c], ss[pos : pos + c]))
+                )
+                pos += c
+        hit[si] = np.frombuffer(bytes(flags), dtype=np.bool_)
+        return hit
+
+    @staticmethod
+    def _collapse_settled(t, edge, key, forever, hit, out, waits, carried) -> None:
+        """Fresh hits on never-expiring content at leaf edges wait for the fetch
+        of the same key at the same edge still in flight, if any: the latest miss
+        before them in this batch, else what was in flight when it began."""
+        fl = np.flatnonzero(forever)
+        code = edge[fl].astype(np.int64) * (int(key[fl].max()) + 1) + key[fl]
+        order = _group_order(code)
+        g, cs = fl[order], code[order]  # grouped by (edge, key), time order within
+        pos = np.arange(len(g))
+        last = np.maximum.accumulate(np.where(hit[g], -1, pos))  # latest miss so far
+        lc = np.maximum(last, 0)
+        after_miss = (last >= 0) & (cs[lc] == cs)  # ... of the same key at that edge
+        tg = t[g]
+        r = t[g[lc]] + waits[g[lc]] * 0.001  # when that miss's fetch completed
+        wait = hit[g] & after_miss & (r > tg)
+        idx = g[wait]
+        out[idx] = COLLAPSED
+        waits[idx] = (r[wait] - tg[wait]) * 1000.0
+        if not carried:
+            return
+        at = np.empty(len(t), dtype=np.int64)
+        at[g] = pos
+        for i, rc in carried.items():  # a fetch from before the batch, if no miss since
+            if rc > t[i] and not after_miss[at[i]]:
+                out[i] = COLLAPSED
+                waits[i] = (rc - float(t[i])) * 1000.0
+
+    def _loop(self, t, edge, key, size, cls, ctype, up_ms, cond_ms, state):
+        """The request-by-request loop over parallel arrays. ``state`` per request:
+        0 / 1 the leaf store already answered miss / hit, 2 ask the store here."""
         up0 = up_ms[0].tolist()
         # The other hops are only read on slow paths: lists made on first use.
         self._up_arrays, self._cond_arrays = up_ms, cond_ms
         self._up = [up0] + [None] * (len(up_ms) - 1)
         self._cond = [None] * len(cond_ms)
         requests = [s.request for s in self.stores]
-        if len(t):  # fetches completed before this batch can no longer hold anyone up
-            t0 = float(t[0])
-            self.inflight = [{k: r for k, r in d.items() if r > t0} if d else d
-                             for d in self.inflight]  # fmt: skip
         inflight, stored = self.inflight, self.stored
         parents = self.parents
         direct = [p < 0 for p in parents]
         via_shield = [p >= 0 and parents[p] < 0 for p in parents]  # parent -> origin
         up1 = None
-        # Each edge's ancestors, nearest first (shields between it and the origin).
-        chains = []
-        for x in range(len(parents)):
-            chain, p = [], parents[x]
-            while p >= 0:
-                chain.append(p)
-                p = parents[p]
-            chains.append(chain)
+        chains = self._chains
 
         def hop_list(d: int) -> list[float]:
             h = self._up[d]
@@ -203,19 +332,21 @@ class EdgeCaches:
         tier_bytes, tier_hit_bytes = self.tier_bytes, self.tier_hit_bytes
         origin_up = self.origin_up
         classify, fresh = self.classify, self.freshness
-        cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).tolist()
+        cls = cls.tolist()
         n = len(cls)
         out = [HIT] * n  # outcome per request; most are hits
         waits = [0.0] * n  # ms spent waiting on the upstream
         fetches = [NO_FETCH] * n  # origin traffic caused
         i = -1
-        for tt, e, k, s, c, ct in zip(
+        for tt, e, k, s, c, ct, h in zip(
             t.tolist(), edge.tolist(), key.tolist(), size.tolist(), cls, ctype.tolist(),
-            strict=True,
+            state.tolist(), strict=True,
         ):  # fmt: skip
             i += 1
             if c <= 1:  # FOREVER or EXPIRING: the store decides hit or miss
-                if requests[e](k, s):
+                if h == 2:
+                    h = requests[e](k, s)
+                if h:
                     r = inflight[e].get(k)
                     if r is not None and r > tt:  # stored by a fetch still in flight: wait
                         out[i] = COLLAPSED
@@ -353,9 +484,7 @@ class EdgeCaches:
                 out[i] = PASS if ok else ERROR
             else:
                 out[i] = ERROR
-        return Served(
-            np.array(out, dtype=np.int8), np.array(waits), np.array(fetches, dtype=np.int8)
-        )
+        return out, waits, fetches
 
     # the slow paths: the tier chain and expired copies -------------------------------
     def _upstream(self, e, d, k, s, ct, t, i, cond) -> tuple[bool, float, int]:
