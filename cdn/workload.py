@@ -44,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from cdn.catalog import InverseCdf
 from cdn.errors import UserError
 
 BLOCK_TARGET = 1 << 16  # expected candidate arrivals per generation block
@@ -134,6 +135,22 @@ def utc_offset_hours(timezone: str, lon: float) -> float:
     return lon / 15.0
 
 
+def time_order(t: np.ndarray, t0: float, t1: float) -> np.ndarray:
+    """``np.argsort(t, kind="stable")`` for times in [t0, t1), about five times faster.
+
+    A stable radix sort on a 16-bit bucket of the time (a monotone function of
+    it) leaves the times almost sorted, ties in their original order; the stable
+    sort that follows only fixes neighbours within a bucket (timsort's runs).
+    """
+    if len(t) < 2 or not t1 > t0:
+        return np.argsort(t, kind="stable")
+    bucket = t - t0
+    bucket *= 65536.0 / (t1 - t0)
+    np.clip(bucket, 0.0, 65535.0, out=bucket)
+    first = np.argsort(bucket.astype(np.uint16), kind="stable")
+    return first[np.argsort(t[first], kind="stable")]
+
+
 class Generator:
     """Synthetic requests for a population and a catalog (see the module docstring)."""
 
@@ -171,17 +188,19 @@ class Generator:
         self.group_cdf = np.cumsum(np.asarray(population.group_shares, dtype=np.float64))
         self.peak = self.rate * (1.0 + self.diurnal)
         self.block = BLOCK_TARGET / self.peak  # seconds of virtual time per block
-        self._region_cdf: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+        self._region_cdf: dict[str, tuple[np.ndarray, InverseCdf, float]] = {}
+        self._place_index = InverseCdf(self.place_cdf)
+        self._group_index = InverseCdf(self.group_cdf)
+        self._sizes = np.asarray(catalog.sizes, dtype=np.int64)
+        self._ctypes = np.asarray(catalog.type_index, dtype=np.int32)
 
     def _draw_places(self, rng: np.random.Generator, n: int, region: str | None) -> np.ndarray:
         if region is None:
-            return np.searchsorted(self.place_cdf, rng.random(n), side="right").clip(
-                max=len(self.place_cdf) - 1
-            )
-        idx, cdf, _ = self._region(region)
-        return idx[np.searchsorted(cdf, rng.random(n), side="right").clip(max=len(idx) - 1)]
+            return self._place_index(rng.random(n))
+        idx, inverse, _ = self._region(region)
+        return idx[inverse(rng.random(n))]
 
-    def _region(self, region: str) -> tuple[np.ndarray, np.ndarray, float]:
+    def _region(self, region: str) -> tuple[np.ndarray, InverseCdf, float]:
         if region not in self._region_cdf:
             pop = self.pop
             idx = np.array(
@@ -195,7 +214,7 @@ class Generator:
             w = np.asarray(pop.weights, dtype=np.float64)
             share = float(w[idx].sum() / w.sum()) if len(idx) else 0.0
             cdf = np.cumsum(w[idx] / w[idx].sum()) if len(idx) else np.array([1.0])
-            self._region_cdf[region] = (idx, cdf, share)
+            self._region_cdf[region] = (idx, InverseCdf(cdf), share)
         return self._region_cdf[region]
 
     def _arrivals(
@@ -206,8 +225,16 @@ class Generator:
         t = rng.uniform(t0, t1, n)
         place = self._draw_places(rng, n, region)
         if self.diurnal > 0:
-            hour = (self.start_hour + t / 3600.0 + self.pop.utc_offset_h[place]) % 24.0
-            keep = rng.random(n) * (1.0 + self.diurnal) < 1.0 + self.diurnal * self.shape(hour)
+            hour = t / 3600.0
+            hour += self.start_hour
+            hour += self.pop.utc_offset_h[place]
+            np.remainder(hour, 24.0, out=hour)
+            level = self.shape(hour)
+            level *= self.diurnal
+            level += 1.0
+            draw = rng.random(n)
+            draw *= 1.0 + self.diurnal
+            keep = draw < level
             t, place = t[keep], place[keep]
         return t, place
 
@@ -235,14 +262,14 @@ class Generator:
             ts.append(ft)
             places.append(fp)
             objs.append(fo)
-        t = np.concatenate(ts)
-        order = np.argsort(t, kind="stable")
+        if len(ts) > 1:
+            t, place, obj = np.concatenate(ts), np.concatenate(places), np.concatenate(objs)
+        order = time_order(t, t0, t1)
         t = t[order]
-        place = np.concatenate(places)[order].astype(np.int32)
-        obj = np.concatenate(objs)[order].astype(np.int64)
+        place = place[order].astype(np.int32)
+        obj = obj[order].astype(np.int64, copy=False)
         n = len(t)
-        group = np.searchsorted(self.group_cdf, rng.random(n), side="right")
-        group = group.clip(max=len(self.group_cdf) - 1).astype(np.int32)
+        group = self._group_index(rng.random(n)).astype(np.int32)
         host = rng.integers(0, self.pop.hosts, n, dtype=np.int32)
         reuse = rng.random(n) < self.keepalive
         service = np.asarray(self.service_sampler(rng, n), dtype=np.float64)
@@ -253,8 +280,8 @@ class Generator:
             group=group,
             host=host,
             obj=obj,
-            size=np.asarray(self.catalog.sizes, dtype=np.int64)[obj],
-            ctype=np.asarray(self.catalog.type_index, dtype=np.int32)[obj],
+            size=self._sizes[obj],
+            ctype=self._ctypes[obj],
             reuse=reuse,
             service=service,
             u=u,

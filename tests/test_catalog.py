@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cdn.catalog import BLOCK, Catalog, default_content, media_type
+from cdn.catalog import BLOCK, Catalog, InverseCdf, default_content, media_type
 from cdn.distributions import DISTRIBUTIONS, Sampler, mean, parse_distribution, sample
 from cdn.scenario import ContentType, Distribution, Workload
 from cdn.units import parse_duration, parse_size
@@ -175,3 +175,29 @@ def test_sampler_draws_in_order_and_counts():
     assert a[:16] == ref
     many = [s2() for _ in range(5000)]
     assert abs(np.median(many) - 0.005) < 0.0003
+
+
+@pytest.mark.parametrize(
+    ("n", "alpha", "bits"),
+    [(100_000, 0.85, None), (100_000, 1.3, None), (100_000, 0.85, 6), (150, None, None),
+     (3, None, None), (1, None, None), (5000, 0.0, 2)],
+)  # fmt: skip
+def test_inverse_cdf_is_searchsorted(n, alpha, bits):
+    """The guide table gives exactly numpy's binary search (clipped to the last
+    index), at the CDF's own values and their neighbours too."""
+    rng = np.random.default_rng(n)
+    if alpha is None:  # arbitrary weights; the sum may end a hair below 1
+        w = rng.random(n) ** 4
+        cdf = np.cumsum(w / w.sum())
+    else:
+        cdf = np.cumsum(np.arange(1, n + 1, dtype=float) ** -alpha)
+        cdf /= cdf[-1]
+    u = np.concatenate([
+        rng.random(200_000), cdf[cdf < 1], np.nextafter(cdf[cdf < 1], 0),
+        np.nextafter(cdf[cdf < 1], 1), [0.0, np.nextafter(1.0, 0)],
+    ])  # fmt: skip
+    u = u[u < 1]
+    ref = np.minimum(np.searchsorted(cdf, u, side="right"), n - 1)
+    got = InverseCdf(cdf, bits)(u)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, ref)

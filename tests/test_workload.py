@@ -15,6 +15,7 @@ from cdn.workload import (
     TraceError,
     rechunk,
     scan_trace,
+    time_order,
     utc_offset_hours,
 )
 
@@ -137,3 +138,16 @@ def test_trace_scan_collects_clients_and_keys(tmp_path):
     assert tr.rows == 3 and tr.duration == 2.0
     with pytest.raises(TraceError, match="cannot read"):
         scan_trace(tmp_path / "missing.csv")
+
+
+def test_time_order_is_a_stable_argsort():
+    rng = np.random.default_rng(8)
+    t0, t1 = 1234.5, 1260.25
+    t = rng.uniform(t0, t1, 50_000)
+    t[1000:1200] = t[7]  # ties keep their original order
+    t[2000:2100] = np.nextafter(t[3], np.inf)
+    t[:10] = t0
+    t[10:20] = np.nextafter(t1, 0)
+    np.testing.assert_array_equal(time_order(t, t0, t1), np.argsort(t, kind="stable"))
+    for small in (t[:0], t[:1], np.array([3.0, 1.0, 2.0])):
+        np.testing.assert_array_equal(time_order(small, 0.0, 4.0), np.argsort(small))
