@@ -132,13 +132,31 @@ def _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss) -> None:
 
 def slow_start_rounds_array(nbytes, init_cwnd: int = INIT_CWND, mss: int = MSS) -> np.ndarray:
     """Vectorised :func:`slow_start_rounds`."""
-    w0 = float(init_cwnd * mss)
-    n = np.asarray(nbytes, float)
-    rounds = np.ceil(np.log2(n / w0 + 1.0))
-    # log2 can land a hair off an exact power of two: fix up against the exact sum
-    rounds = np.where(w0 * (2.0 ** (rounds - 1) - 1) >= n, rounds - 1, rounds)
-    rounds = np.where(w0 * (2.0**rounds - 1) < n, rounds + 1, rounds)
-    return np.maximum(rounds, 1).astype(np.int64)
+    n = np.asarray(nbytes)
+    return _rounds(n, init_cwnd * mss, _max(n)).astype(np.int64)
+
+
+def _rounds(n: np.ndarray, w0: int | float, n_max: float) -> np.ndarray:
+    """Slow-start rounds as int32: the smallest ``r >= 1`` with ``w0 * (2**r - 1) >= n``.
+
+    As ``2**r - 1`` is whole, that is ``2**r - 1 >= q`` with ``q = ceil(n / w0)``:
+    ``r`` is the bit length of ``q``, which ``frexp`` reads off the float. For
+    whole ``n`` and ``w0`` (below 2**50) ``n / w0`` never rounds onto a whole
+    number, so ``q`` is exact; otherwise one check against the exact sum fixes
+    a ``q`` that rounded one too low.
+    """
+    r = np.maximum(np.frexp(np.ceil(n / w0))[1], 1)
+    if not (n.dtype.kind in "iu" and float(w0).is_integer() and n_max < 2.0**50):
+        r += w0 * (np.ldexp(1.0, r) - 1.0) < n
+    return r
+
+
+def _max(x: np.ndarray) -> float:
+    return float(x.max()) if x.size else 0.0
+
+
+def _min(x: np.ndarray) -> float:
+    return float(x.min()) if x.size else 0.0
 
 
 def fetch_time_ms_array(
@@ -151,17 +169,50 @@ def fetch_time_ms_array(
     init_cwnd: int = INIT_CWND,
     mss: int = MSS,
 ) -> np.ndarray:
-    """Vectorised :func:`fetch_time_ms`: every argument but the last two broadcasts."""
-    _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss)
-    rtt, n, new, tls_, bw, server = np.broadcast_arrays(
-        np.asarray(rtt_ms, float), np.asarray(nbytes, float), np.asarray(new_connection, bool),
-        np.asarray(tls, bool), np.asarray(bandwidth_bps, float), np.asarray(server_ms, float),
-    )  # fmt: skip
-    w0 = float(init_cwnd * mss)
+    """Vectorised :func:`fetch_time_ms`: every argument but the last two broadcasts.
+
+    Most responses end while the window is still below the bandwidth-delay
+    product (the last round's window ``w0 * 2**(rounds-1)`` is below the cap):
+    they cost ``rounds`` RTTs. Only the others go through the capped formula.
+    """
+    rtt = np.asarray(rtt_ms, dtype=np.float64)
+    n = np.asarray(nbytes)
+    if n.dtype.kind not in "iuf":
+        n = n.astype(np.float64)
+    bw = np.asarray(bandwidth_bps, dtype=np.float64)
+    n_max = _max(n)
+    # min() propagates NaN, so one reduction per argument checks it
+    if not (_min(rtt) >= 0 and _min(n) >= 0 and _min(bw) > 0 and init_cwnd >= 1 and mss >= 1):
+        _check(rtt_ms, nbytes, bandwidth_bps, init_cwnd, mss)
+    new, tls_, server = (np.asarray(x) for x in (new_connection, tls, server_ms))
+    shape = np.broadcast_shapes(rtt.shape, n.shape, new.shape, tls_.shape, bw.shape, server.shape)
+    w0 = init_cwnd * mss
+    r = _rounds(n, w0, n_max)
+    response = r * rtt  # int32 * float64: float64, as rounds * RTT
+    if _min(bw) != math.inf:
+        with np.errstate(invalid="ignore"):
+            cap = np.asarray(bw * rtt)
+        cap /= 8000.0
+        if _max(bw) == math.inf:  # an infinite link has no cap, even at RTT 0
+            cap[np.broadcast_to(np.isinf(bw), cap.shape)] = math.inf
+        np.maximum(cap, float(mss), out=cap)
+        with np.errstate(over="ignore"):
+            slow = np.ldexp(float(w0), r - 1) >= cap
+        if slow.any():
+            response = np.broadcast_to(response, shape).copy()
+            idx = np.flatnonzero(np.broadcast_to(slow, shape))
+            pick = [np.broadcast_to(x, shape).reshape(-1)[idx] for x in (rtt, n, bw, cap)]
+            response.reshape(-1)[idx] = _capped_ms(*pick, float(w0))
     setup = np.where(new, 1.0 + tls_, 0.0) * rtt
-    rounds = slow_start_rounds_array(n, init_cwnd, mss).astype(float)
+    total = setup if server.ndim == 0 and server == 0.0 else setup + server
+    total = total + response
+    return total if total.shape == shape else np.broadcast_to(total, shape).copy()
+
+
+def _capped_ms(rtt, n, bw, cap, w0: float) -> np.ndarray:
+    """Response time of transfers that outgrow slow start: ``ramp`` rounds of one
+    RTT while the window is below ``cap``, then rounds of one capped window."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        cap = np.maximum(np.where(np.isinf(bw), np.inf, bw * rtt / 8000.0), float(mss))
         # ramp: rounds whose window w0 * 2**(k-1) is still below the cap
         ramp = np.where(cap > w0, np.ceil(np.log2(np.where(cap > w0, cap / w0, 1.0))), 0.0)
         ramp = np.where(w0 * 2.0 ** (ramp - 1) >= cap, ramp - 1, ramp)  # exact at powers of 2
@@ -169,10 +220,8 @@ def fetch_time_ms_array(
         remaining = n - w0 * (2.0**ramp - 1.0)
         full = np.maximum(np.ceil(remaining / cap) - 1.0, 0.0)
         last = remaining - full * cap
-        capped = (
+        return (
             ramp * rtt
             + full * np.maximum(rtt, cap * 8000.0 / bw)
             + np.maximum(rtt, last * 8000.0 / bw)
         )
-    response = np.where(rounds <= ramp, rounds * rtt, capped)
-    return setup + server + response

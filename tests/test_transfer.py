@@ -107,3 +107,40 @@ def test_bad_input_is_rejected():
         fetch_time_ms(math.nan, 1)
     with pytest.raises(ValueError, match="nbytes"):
         fetch_time_ms_array([1.0, 2.0], [10, math.nan])
+
+
+def test_whole_byte_counts_agree_with_floats_and_the_scalar_reference():
+    # The simulator passes int64 sizes: that path must give the very same times as
+    # float sizes, at every slow-start window boundary and past 2**50 bytes.
+    k = np.arange(1, 40)
+    edges = (14_600 * (2**k - 1)).astype(np.int64)
+    nbytes = np.concatenate([[0, 1, 2**50 - 1, 2**50, 2**52 + 3], edges - 1, edges, edges + 1])
+    rng = np.random.default_rng(5)
+    rtt = rng.choice([0.0, 0.7, 20.0, 180.0], len(nbytes))
+    new = rng.random(len(nbytes)) < 0.5
+    for bw in (math.inf, 1e4, 50e6, 1e11, rng.choice([1e6, math.inf, 1e9], len(nbytes))):
+        ints = fetch_time_ms_array(rtt, nbytes, new, True, bw, 2.5)
+        floats = fetch_time_ms_array(rtt, nbytes.astype(float), new, True, bw, 2.5)
+        np.testing.assert_array_equal(ints, floats)
+        bws = np.broadcast_to(bw, nbytes.shape)
+        for i in range(len(nbytes)):
+            ref = fetch_time_ms(float(rtt[i]), float(nbytes[i]), new_connection=bool(new[i]),
+                                bandwidth_bps=float(bws[i]), server_ms=2.5)  # fmt: skip
+            assert ints[i] == pytest.approx(ref, rel=1e-12), (rtt[i], nbytes[i], bws[i])
+    rounds = slow_start_rounds_array(nbytes)
+    assert rounds.tolist() == [slow_start_rounds(int(b)) for b in nbytes]
+    assert slow_start_rounds_array(nbytes, init_cwnd=1, mss=1000)[:2].tolist() == [1, 1]
+
+
+def test_arguments_broadcast():
+    rtt = np.array([[5.0], [80.0]])
+    nbytes = np.array([0, 20_000, 3_000_000])
+    out = fetch_time_ms_array(rtt, nbytes, False, True, 10e6, 1.0)
+    assert out.shape == (2, 3)
+    for i in range(2):
+        for j in range(3):
+            ref = fetch_time_ms(float(rtt[i, 0]), float(nbytes[j]), new_connection=False,
+                                bandwidth_bps=10e6, server_ms=1.0)  # fmt: skip
+            assert out[i, j] == pytest.approx(ref, rel=1e-12)
+    assert fetch_time_ms_array(10.0, 1000, [True, False]).tolist() == [30.0, 10.0]
+    assert fetch_time_ms_array([], []).shape == (0,)
