@@ -24,9 +24,27 @@ answer's next edge; when every edge in the answer is dead it re-resolves
 (skipping its own cache; the resolver may still hold the stale answer) and
 tries again; if that fails too it is an error. Every failed attempt is counted.
 
-Everything here is pure: time is the request's ``t``, state lives in lists and
-dicts, and the only decision not made here (which edges to answer) is the
-routing core's.
+Two ways through a batch, with identical results (answers, levels, queries,
+the order of ``route`` calls and the caches afterwards):
+
+- the general loop, one request at a time, used while some edge is actually
+  down (failover re-resolves and rewrites caches mid-batch);
+- the fast path otherwise. Whether a cache lookup hits depends only on times,
+  never on answers, so each cache is a *renewal* problem per key: a lookup at
+  ``t`` misses iff ``t >= expiry``, and a miss that stores sets ``expiry = t +
+  ttl``. Requests are grouped by key (a stable radix sort keeps batch order
+  within a key) and solved in vectorised rounds, one stored miss per key per
+  round (the next one is the key's first later lookup at or past the new
+  expiry); lookups that cannot store (TTL 0) just compare with the expiry in
+  force. The client cache runs first; its misses go through the resolver
+  cache the same way; ``route`` is called for the resolver misses in batch
+  order; then every hit takes the answer of its key's last stored miss
+  (forward fill), or the one cached before the batch. Answers are interned
+  tuples, so all of this is integer arrays.
+
+Everything here is pure: time is the request's ``t``, state lives in arrays,
+and the only decision not made here (which edges to answer) is the routing
+core's.
 """
 
 from __future__ import annotations
@@ -37,6 +55,8 @@ from dataclasses import dataclass
 import numpy as np
 
 NEVER = -1.0  # expiry of an empty cache slot (times are >= 0)
+NO_ANSWER = -1  # answer id of an empty cache slot
+MAX_ROUNDS = 8  # vectorised renewal rounds before the few keys left go through a plain loop
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,8 @@ class DnsModel:
 
     ``route(location_index, resolver_key, down) -> tuple[int, ...]`` returns the
     answer as edge indices; ``pg_*`` lists are indexed by ``place * G + group``.
+    ``fast=False`` always takes the general per-request loop (the reference the
+    fast path is tested against).
     """
 
     def __init__(
@@ -71,7 +93,9 @@ class DnsModel:
         client_ttl: float,
         connect_timeout: float,
         n_edges: int,
+        fast: bool = True,
     ):
+        self.n_places = n_places
         self.G = n_groups
         self.hosts = hosts
         self.route = route
@@ -81,10 +105,20 @@ class DnsModel:
         self.pg_dns_ms = list(pg_dns_ms)  # (client->resolver RTT, resolver->authoritative RTT)
         self.client_ttl = float(client_ttl)
         self.connect_timeout_ms = float(connect_timeout) * 1000.0
-        n = n_places * n_groups * hosts
-        self.cexp = [NEVER] * n  # client cache expiry per host
-        self.cans: list[tuple[int, ...]] = [()] * n
-        self.rcache: dict[int, tuple[float, tuple[int, ...]]] = {}
+        self.fast = fast
+        self._pg_resolver = np.array(self.pg_resolver, dtype=np.int64)
+        self._pg_location = np.array(self.pg_location, dtype=np.int64)
+        self._pg_ttl = np.array(self.pg_ttl, dtype=np.float64)
+        self.n_clients = n_places * n_groups * hosts
+        self.n_resolvers = max(self.pg_resolver, default=-1) + 1
+        # Caches: expiry and answer id per client host and per resolver key.
+        self.cexp = np.full(self.n_clients, NEVER)
+        self.cans = np.full(self.n_clients, NO_ANSWER, dtype=np.int32)
+        self.rexp = np.full(self.n_resolvers, NEVER)
+        self.rans = np.full(self.n_resolvers, NO_ANSWER, dtype=np.int32)
+        self.answers: list[tuple[int, ...]] = []  # answer id -> edge indices
+        self._answer_id: dict[tuple[int, ...], int] = {}
+        self._first: list[int] = []  # answer id -> its first edge
         self.down = [False] * n_edges  # actually down (connects fail)
         self.any_down = False
         self.known_down: frozenset = frozenset()  # what the health checks know
@@ -98,48 +132,91 @@ class DnsModel:
     def set_known_down(self, known: frozenset) -> None:
         self.known_down = known
 
-    # the per-request loop ------------------------------------------------------
+    # state ----------------------------------------------------------------------
+    def _intern(self, ans: tuple[int, ...]) -> int:
+        i = self._answer_id.get(ans)
+        if i is None:
+            i = self._answer_id[ans] = len(self.answers)
+            self.answers.append(ans)
+            self._first.append(ans[0])
+        return i
+
+    def _ask(self, p: int, rk: int) -> int:
+        """The resolver asks the authoritative (the routing core): an answer id."""
+        self.queries += 1
+        return self._intern(self.route(self.pg_location[p], rk, self.known_down))
+
+    def state(self) -> tuple[list, dict, int]:
+        """The caches as plain values: client (expiry, answer) per host, the
+        resolver entries {key: (expiry, answer)}, and the query count."""
+        ans = self.answers
+        clients = [
+            (e, ans[a] if a >= 0 else ())
+            for e, a in zip(self.cexp.tolist(), self.cans.tolist(), strict=True)
+        ]
+        resolvers = {
+            k: (e, ans[a])
+            for k, (e, a) in enumerate(zip(self.rexp.tolist(), self.rans.tolist(), strict=True))
+            if a >= 0
+        }
+        return clients, resolvers, self.queries
+
+    # a batch ---------------------------------------------------------------------
     def resolve(self, t: np.ndarray, place: np.ndarray, group: np.ndarray,
                 host: np.ndarray) -> Resolution:  # fmt: skip
-        G, H = self.G, self.hosts
-        pg = place.astype(np.int64) * G + group
-        ck = (pg * H + host).tolist()
-        pgl = pg.tolist()
-        cexp, cans, rcache = self.cexp, self.cans, self.rcache
-        pg_resolver, pg_location, pg_ttl = self.pg_resolver, self.pg_location, self.pg_ttl
+        t = np.asarray(t, dtype=np.float64)
+        pg = np.asarray(place, dtype=np.int64) * self.G + group
+        ck = pg * self.hosts + host
+        if len(ck):
+            for name, a, hi in (("place", place, self.n_places), ("group", group, self.G),
+                                ("host", host, self.hosts)):  # fmt: skip
+                if a.min() < 0 or a.max() >= hi:
+                    raise ValueError(f"{name} out of range: allowed 0..{hi - 1}")
+        if self.fast and not self.any_down:
+            return self._resolve_fast(t, pg, ck)
+        return self._resolve_loop(t, pg, ck)
+
+    def _resolve_loop(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray) -> Resolution:
+        """The general path: one request at a time, with failover."""
+        cexp, cans = self.cexp.tolist(), self.cans.tolist()
+        rexp, rans = self.rexp.tolist(), self.rans.tolist()
+        caches = (cexp, cans, rexp, rans)
+        pg_resolver, pg_ttl = self.pg_resolver, self.pg_ttl
         client_ttl = self.client_ttl
-        down = self.down
-        any_down = self.any_down
-        route = self.route
+        down, any_down, first_edge = self.down, self.any_down, self._first
+        ask = self._ask
         edges: list[int] = []
         level: list[int] = []
         slow: dict[int, tuple[int, float, int]] = {}
         append_e, append_l = edges.append, level.append
-        for i, (tt, p, c) in enumerate(zip(t.tolist(), pgl, ck, strict=True)):
+        for i, (tt, p, c) in enumerate(zip(t.tolist(), pg.tolist(), ck.tolist(), strict=True)):
             if cexp[c] > tt:
-                ans = cans[c]
+                a = cans[c]
                 lvl = 0
             else:
                 rk = pg_resolver[p]
-                ent = rcache.get(rk)
-                if ent is not None and ent[0] > tt:
-                    ans = ent[1]
+                if rexp[rk] > tt:
+                    a = rans[rk]
                     lvl = 1
                 else:
-                    ans = route(pg_location[p], rk, self.known_down)
-                    self.queries += 1
+                    a = ask(p, rk)
                     if pg_ttl[p] > 0:
-                        rcache[rk] = (tt + pg_ttl[p], ans)
+                        rexp[rk] = tt + pg_ttl[p]
+                        rans[rk] = a
                     lvl = 2
                 if client_ttl > 0:
                     cexp[c] = tt + client_ttl
-                    cans[c] = ans
-            e = ans[0]
+                    cans[c] = a
+            e = first_edge[a]
             if any_down and down[e]:
-                e, wait, failed = self._failover(tt, p, c, ans)
-                slow[i] = (ans[0], wait, failed)
+                e, wait, failed = self._failover(tt, p, c, self.answers[a], caches)
+                slow[i] = (first_edge[a], wait, failed)
             append_e(e)
             append_l(lvl)
+        self.cexp[:] = cexp
+        self.cans[:] = cans
+        self.rexp[:] = rexp
+        self.rans[:] = rans
         n = len(edges)
         edge = np.array(edges, dtype=np.int32)
         first = edge.copy()
@@ -151,8 +228,10 @@ class DnsModel:
             failed[i] = k
         return Resolution(edge, first, np.array(level, dtype=np.int8), wait_ms, failed)
 
-    def _failover(self, t: float, p: int, c: int, ans: tuple[int, ...]) -> tuple[int, float, int]:
+    def _failover(self, t: float, p: int, c: int, ans: tuple[int, ...],
+                  caches: tuple[list, list, list, list]) -> tuple[int, float, int]:  # fmt: skip
         """The first edge of ``ans`` is dead: try the others, then re-resolve once."""
+        cexp, cans, rexp, rans = caches
         wait = 0.0
         failed = 0
         for e in ans:
@@ -165,21 +244,154 @@ class DnsModel:
         rk = self.pg_resolver[p]
         to_resolver, to_auth = self.pg_dns_ms[p]
         wait += to_resolver
-        ent = self.rcache.get(rk)
-        if ent is not None and ent[0] > now:
-            fresh = ent[1]
+        if rexp[rk] > now:
+            a = rans[rk]
         else:
-            fresh = self.route(self.pg_location[p], rk, self.known_down)
-            self.queries += 1
+            a = self._ask(p, rk)
             wait += to_auth
             if self.pg_ttl[p] > 0:
-                self.rcache[rk] = (now + self.pg_ttl[p], fresh)
+                rexp[rk] = now + self.pg_ttl[p]
+                rans[rk] = a
         if self.client_ttl > 0:
-            self.cexp[c] = now + self.client_ttl
-            self.cans[c] = fresh
-        for e in fresh:
+            cexp[c] = now + self.client_ttl
+            cans[c] = a
+        for e in self.answers[a]:
             if not self.down[e]:
                 return e, wait, failed
             wait += self.connect_timeout_ms
             failed += 1
         return -1, wait, failed
+
+    def _resolve_fast(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray) -> Resolution:
+        """No edge is down: the two caches as vectorised renewal problems."""
+        n = len(t)
+        # Client caches: which requests miss (times only). Arrays *_s are grouped by key.
+        oc = _group_order(ck, self.n_clients)
+        cks, cts = ck[oc], t[oc]
+        cmiss_s, cstore_s = _renewal(cks, cts, self.client_ttl, self.cexp)
+        ms = np.flatnonzero(cmiss_s)
+        mb = oc[ms]
+        perm = np.argsort(mb)
+        mi = mb[perm]  # client misses in batch order
+        # Resolver caches, for the client misses only.
+        pgm = pg[mi]
+        rk = self._pg_resolver[pgm]
+        orr = _group_order(rk, self.n_resolvers)
+        rks, rts, rttls = rk[orr], t[mi][orr], self._pg_ttl[pgm][orr]
+        rmiss_s, rstore_s = _renewal(rks, rts, rttls, self.rexp)
+        rmiss = np.empty(len(mi), dtype=bool)
+        rmiss[orr] = rmiss_s
+        # The authoritative, in batch order (route may keep state).
+        qi = np.flatnonzero(rmiss)
+        ask = self._ask
+        mids = np.full(len(mi), NO_ANSWER, dtype=np.int32)
+        mids[qi] = [ask(p, k) for p, k in zip(pgm[qi].tolist(), rk[qi].tolist(), strict=True)]
+        # A hit answers what its key's last stored miss (or the entry before the batch) holds.
+        rids_s = mids[orr]
+        ans = _fill(rstore_s, rids_s[rstore_s], rks, self.rans[rks])
+        ans[rmiss_s] = rids_s[rmiss_s]
+        _store(self.rexp, self.rans, rks, rts, rttls, rstore_s, ans)
+        mids[orr] = ans
+        # Client hits the same way, from the client misses' answers.
+        at_ms = np.empty(len(ms), dtype=np.int32)
+        at_ms[perm] = mids
+        ans = _fill(cstore_s, at_ms[cstore_s[ms]], cks, self.cans[cks])
+        ans[ms] = at_ms
+        _store(self.cexp, self.cans, cks, cts, self.client_ttl, cstore_s, ans)
+        ids = np.empty(n, dtype=np.int32)
+        ids[oc] = ans
+        edge = np.array(self._first, dtype=np.int32)[ids]
+        level = np.zeros(n, dtype=np.int8)
+        level[mi] = np.where(rmiss, 2, 1)
+        return Resolution(edge, edge.copy(), level, np.zeros(n), np.zeros(n, dtype=np.int16))
+
+
+# --- vectorised cache helpers: arrays grouped by key, batch order within a key ---------
+def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """A stable order grouping equal keys (LSD radix sort on 16-bit digits)."""
+    if n_keys <= 1 << 16:
+        return np.argsort(keys.astype(np.uint16), kind="stable")
+    if n_keys <= 1 << 32:
+        o = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+        return o[np.argsort((keys[o] >> 16).astype(np.uint16), kind="stable")]
+    return np.argsort(keys, kind="stable")
+
+
+def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray,
+             exp0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Lookups of caches keyed ``ks`` at times ``ts``: (missed, stored) masks.
+
+    A lookup misses iff ``t >= expiry``; a miss with ``ttl > 0`` stores, setting
+    ``expiry = t + ttl``; ``exp0[key]`` is the expiry before the batch. Each
+    round finds every key's next storing miss: its first undecided lookup at or
+    past the expiry in force; the lookups before it hit.
+    """
+    n = len(ks)
+    stored = np.zeros(n, dtype=bool)
+    scalar = np.ndim(ttl) == 0
+    can = ttl > 0
+    if scalar and can:
+        act, kact, tact = np.arange(n), ks, ts
+    else:
+        act = np.flatnonzero(np.broadcast_to(can, ks.shape))
+        kact, tact = ks[act], ts[act]
+    exp = exp0[kact]  # expiry in force for each undecided lookup
+    miss_at = np.full(len(exp0), n)  # per key: its storing miss this round
+    new_exp = np.empty(len(exp0))
+    for _ in range(MAX_ROUNDS):
+        w = np.flatnonzero(tact >= exp)
+        if not w.size:
+            break
+        kw = kact[w]
+        first = np.ones(len(w), dtype=bool)
+        np.not_equal(kw[1:], kw[:-1], out=first[1:])
+        pos, key = act[w[first]], kw[first]
+        stored[pos] = True
+        miss_at[key] = pos
+        new_exp[key] = ts[pos] + (ttl if scalar else ttl[pos])
+        later = act > miss_at[kact]
+        miss_at[key] = n
+        act, kact = act[later], kact[later]
+        tact, exp = ts[act], new_exp[kact]
+    else:  # many misses per key (tiny TTLs): finish the keys left one by one
+        cur: dict[int, float] = {}
+        ttl_act = np.broadcast_to(ttl, ts.shape)[act]
+        for a, k, t, e, d in zip(act.tolist(), kact.tolist(), tact.tolist(), exp.tolist(),
+                                 ttl_act.tolist(), strict=True):  # fmt: skip
+            if t >= cur.get(k, e):
+                stored[a] = True
+                cur[k] = t + d
+    if np.all(can):
+        return stored, stored
+    if scalar:
+        return ts >= exp0[ks], stored
+    # Lookups that cannot store compare with the expiry their key has at that point.
+    pos = np.flatnonzero(stored)
+    in_force = _fill(stored, ts[pos] + ttl[pos], ks, exp0[ks])
+    return stored | (~can & (ts >= in_force)), stored
+
+
+def _fill(stored: np.ndarray, vals: np.ndarray, ks: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """Per lookup: the value (``vals``, one per stored lookup, in order) of its
+    key's last stored lookup up to it, else ``before``."""
+    pos = np.flatnonzero(stored)
+    if not pos.size:
+        return before.copy()
+    c = np.cumsum(stored) - 1  # index in pos of the last stored lookup so far
+    ok = ks[pos[c]] == ks
+    ok &= c >= 0
+    return np.where(ok, vals[c], before)
+
+
+def _store(exp: np.ndarray, ans: np.ndarray, ks: np.ndarray, ts: np.ndarray,
+           ttl: float | np.ndarray, stored: np.ndarray, ids: np.ndarray) -> None:  # fmt: skip
+    """Write each key's last stored lookup back into the cache arrays."""
+    pos = np.flatnonzero(stored)
+    if not pos.size:
+        return
+    k = ks[pos]
+    last = np.ones(len(pos), dtype=bool)
+    np.not_equal(k[1:], k[:-1], out=last[:-1])
+    pos, k = pos[last], k[last]
+    exp[k] = ts[pos] + (ttl if np.ndim(ttl) == 0 else ttl[pos])
+    ans[k] = ids[pos]
