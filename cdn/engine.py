@@ -1,4 +1,4 @@
-"""The simulation engine: a clock, a heap of timed events, and the edge caches' loop.
+"""The simulation engine: a clock, a heap of timed events, and the caches.
 
 Theory of operation
 -------------------
@@ -10,18 +10,33 @@ the ``process`` callback, fires every event due, and carries on: between two
 events the world is constant, so a whole slice can be processed in one go
 (vectorised where requests are independent, a tight loop where they are not).
 
-``EdgeCaches.serve`` is that tight loop for the caches. Each edge has a store
-from ``edge.store`` (the same store the live edge uses: ``request(key, size)``
-does the hit update, admission, eviction and insert) and dicts of the time
-each copy became (or becomes) available: its fetch completion. A hit on a copy
-whose fetch has not completed yet waits for it: that is request collapsing,
-one origin fetch for concurrent misses. The freshness of a hit is decided by
+``EdgeCaches.serve`` runs the caches over a slice. Each node (edge or shield)
+has a store from ``edge.store`` (the same store the live edge uses:
+``request(key, size)`` does the hit update, admission, eviction and insert)
+and, per key, when the latest fetch of it completes (or completed) and, for
+content that expires, when that copy was asked for: its age counts from then
+(RFC 9111 4.2.3: the response delay is part of the age). A hit while the
+fetch is still in flight waits for it: that is request collapsing, one
+upstream fetch for concurrent misses. The freshness of a hit is decided by
 ``edge.policy.classify(age, freshness)`` of its content type: ``hit``,
 ``stale`` (served, revalidated in the background) or ``revalidate`` (a
-conditional request to the origin before answering). Misses go to the parent
-tier (shield) when the edge has one, else to the origin. While the origin is
-down, a miss is an error unless stale-if-error lets a stored copy be served
+conditional request upstream before answering). Misses go to the parent tier
+(shield) when the node has one, else to the origin. While the origin is down,
+a miss is an error unless stale-if-error lets a stored copy be served
 (``edge.policy.can_serve_stale_on_error``).
+
+Two ways to run a slice, with identical results (a test compares them):
+
+- tier by tier (``EdgeCaches._tiers``), the fast way: bottom up, each node's
+  store runs over every request that reaches it in one ``request_many`` call,
+  and what misses or needs revalidating becomes the request's call on the
+  parent; top down, numpy turns hop times into waits. This is exact because
+  what a node asks upstream does not depend on how long fetches take: ages
+  count from the asking, and it runs only while no fetch can outlast a
+  freshness lifetime (so a hit that waits for a fetch in flight is fresh
+  either way) and the origin is up (so no upstream failure makes a node drop
+  a copy);
+- request by request (``EdgeCaches._loop``), otherwise.
 
 Outcome codes (per request): see ``HIT`` ... ``ERROR`` below.
 """
@@ -37,6 +52,9 @@ import numpy as np
 PRUNE_AT = 1 << 15  # entries in a node's table of fetch completion times before pruning
 HIT, MISS, REVALIDATED, STALE, COLLAPSED, ERROR, PASS = range(7)
 OUTCOMES = ("hit", "miss", "revalidated", "stale", "collapsed", "error", "pass")
+# What a node does with a request in the tier-by-tier pass, and the outcome it means.
+_K_HIT, _K_MISS, _K_REVALIDATE, _K_STALE = range(4)
+_K_OUTCOME = np.array([HIT, MISS, REVALIDATED, STALE], dtype=np.int8)
 # Origin traffic per request: none, a full fetch, or a conditional request (304).
 NO_FETCH, FULL_FETCH, CONDITIONAL = 0, 1, 2
 
@@ -129,11 +147,13 @@ class EdgeCaches:
         # key -> time a fetch in flight completes (pruned once past: kept small, so
         # the check on every hit stays cheap)
         self.inflight: list[dict] = [{} for _ in stores]
-        # key -> time the stored copy arrived, for content that expires (its age)
+        # key -> time the stored copy was asked for, for content that expires: its age
+        # counts from then (RFC 9111 4.2.3: the response delay is part of the age)
         self.stored: list[dict] = [{} for _ in stores]
         self.origin_up = True
         self._latest = -np.inf  # every fetch begun so far completes by then
         self.batched = True  # False: always the request-by-request loop (same results)
+        self.tier_batches = 0  # batches served tier by tier (the others by the loop)
         n = len(self.stores)
         # Requests that reached each store from a child tier (shields), and their hits.
         self.tier_requests = [0] * n
@@ -159,8 +179,13 @@ class EdgeCaches:
                 chain.append(p)
                 p = self.parents[p]
             self._chains.append(chain)
-        # Leaves: nodes no other node fetches through (their stores run batched).
-        self._leaf = np.array([x not in self.parents for x in range(n)], dtype=bool)
+        # Nodes children first, and hops from each to the origin at most.
+        self._bottom_up = sorted(range(n), key=lambda x: -len(self._chains[x]))
+        # How long a copy of each content type stays a plain hit (s), per the policy.
+        self._fresh_for = np.array(
+            [f.lifetime if classify(0.0, f) == "hit" else 0.0 for f in self.freshness]
+        )
+        self._hop_max = [0.0] * n  # the longest hop (ms) from each node to its parent so far
 
     def depth(self) -> int:
         """Hops on the longest path from an edge to the origin."""
@@ -183,26 +208,20 @@ class EdgeCaches:
                 stored.pop(k, None)
         return removed
 
-    def _arrives(self, x: int, k, when: float, ct: int) -> None:
-        """Node ``x`` holds a copy of ``k`` from ``when`` on."""
+    def _arrives(self, x: int, k, when: float, asked: float, ct: int) -> None:
+        """Node ``x`` holds a copy of ``k`` from ``when`` on, asked for at ``asked``."""
         self.inflight[x][k] = when
         if not self.never[ct]:
-            self.stored[x][k] = when
+            self.stored[x][k] = asked
 
     def serve(self, t, edge, key, size, ctype, up_ms, cond_ms) -> Served:
         """Serve a batch. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional fetch
         time of the hop from depth ``d`` of the request's tier chain to the next
         one up (depth 0 is the edge itself; the last hop ends at the origin).
 
-        While the origin is up nothing upstream can make an edge drop a copy, so
-        each edge's store sees the same calls whatever happens above it: the
-        leaf edges' stores run first, one batch per edge (``request_many``);
-        the loop then visits only the requests that need more than a store
-        answer (misses, expiring content, anything at a shield), and fresh hits
-        on content that never expires are settled afterwards with numpy: they
-        wait only when an earlier fetch of the same key at that edge is still in
-        flight. The outcome is exactly the one request-by-request loop's, which
-        runs instead while the origin is down.
+        Two ways, with the same results: tier by tier (``_tiers``) while the
+        origin is up and no fetch can outlast a freshness lifetime, else the
+        request-by-request loop (``_loop``).
         """
         n = len(t)
         if not n:
@@ -213,102 +232,221 @@ class EdgeCaches:
         self.inflight = [{k: r for k, r in d.items() if r > t0} if len(d) > PRUNE_AT else d
                          for d in self.inflight]  # fmt: skip
         cls = np.where(edge < 0, self.FAILED, self.ctype_class[ctype]).astype(np.int8)
-        if not self.origin_up or not self.batched:
-            out, waits, fetches = self._loop(t, edge, key, size, cls, ctype, up_ms, cond_ms,
-                                             np.full(n, 2, dtype=np.int8))  # fmt: skip
+        # Cacheable requests by edge, time order kept within each.
+        ci = np.flatnonzero(cls <= self.EXPIRING)
+        ce = edge[ci]
+        ci = ci[np.argsort(ce.astype(np.int16), kind="stable")]
+        ends = np.cumsum(np.bincount(ce, minlength=len(self.stores)))
+        self._note_hops(ci, ends, up_ms, cond_ms)
+        if self.batched and self.origin_up and self._no_fetch_outlasts_freshness(cls, ctype):
+            served = self._tiers(t, edge, key, size, cls, ctype, up_ms, cond_ms, ci, ends)
+            self.tier_batches += 1
+        else:
+            out, waits, fetches = self._loop(t, edge, key, size, cls, ctype, up_ms, cond_ms)
             served = Served(np.array(out, dtype=np.int8), np.array(waits),
                             np.array(fetches, dtype=np.int8))  # fmt: skip
-            self._latest = max(self._latest, float((t + served.upstream_ms * 0.001).max()))
-            return served
-        leaf = (cls <= self.EXPIRING) & self._leaf[np.where(edge < 0, 0, edge)]
-        hit = self._leaf_pass(edge, key, size, leaf)
-        forever = leaf & (cls == self.FOREVER)
-        settled = forever & hit  # fresh for the whole run: no state beyond the store's
-        sel = np.flatnonzero(~settled)
-        # Hits early in the batch may wait for a fetch begun before it (every fetch
-        # so far completed by ``_latest``): note those, before the loop overwrites them.
-        early = np.flatnonzero(settled & (t < self._latest))
-        inflight = self.inflight
-        carried = {
-            i: r
-            for i, e, k in zip(
-                early.tolist(), edge[early].tolist(), key[early].tolist(), strict=True
-            )
-            if (r := inflight[e].get(k)) is not None
-        }
-        state = np.where(leaf, hit.view(np.int8), np.int8(2))
-        out_s, waits_s, fetch_s = self._loop(
-            t[sel], edge[sel], key[sel], size[sel], cls[sel], ctype[sel],
-            [a[sel] for a in up_ms], [a[sel] for a in cond_ms], state[sel],
-        )  # fmt: skip
+        # Every fetch of this batch completes by then (a parent's before its child's).
+        self._latest = max(self._latest, float((t + served.upstream_ms * 0.001).max()))
+        return served
+
+    def _note_hops(self, ci, ends, up_ms, cond_ms) -> None:
+        """Keep each node's longest hop to its parent (ms) up to date, from the
+        cacheable requests ``ci`` grouped by edge (group x ends at ``ends[x]``)."""
+        full = np.flatnonzero(np.diff(ends, prepend=0))  # edges with requests
+        if not len(full):
+            return
+        starts = (ends[full] - np.diff(ends, prepend=0)[full]).tolist()
+        for d in range(len(up_ms)):
+            h = np.maximum(up_ms[d][ci], cond_ms[d][ci])
+            for x, m in zip(full.tolist(), np.maximum.reduceat(h, starts).tolist(), strict=True):
+                chain = self._chains[x]
+                if d <= len(chain):
+                    node = x if d == 0 else chain[d - 1]
+                    if m > self._hop_max[node]:
+                        self._hop_max[node] = m
+
+    def _no_fetch_outlasts_freshness(self, cls, ctype) -> bool:
+        """Whether every copy of expiring content is still fresh for as long as any
+        fetch can take: then whether a hit waits for a fetch in flight never
+        changes what the cache asks upstream, and the tiers can run one by one."""
+        expiring = cls == self.EXPIRING
+        if not expiring.any():
+            return True
+        window = self._fresh_for[ctype[expiring]].min()
+        # A fetch from a node takes its hop plus at most its parent's longest fetch
+        # (a parent answers at once, after its own fetch, or when one already in
+        # flight completes, which began earlier and took no longer than that).
+        longest = max(self._hop_max[x] + sum(self._hop_max[p] for p in self._chains[x])
+                      for x in range(len(self.stores)))  # fmt: skip
+        return bool(longest * 0.001 < window)
+
+    def _tiers(self, t, edge, key, size, cls, ctype, up_ms, cond_ms, ci, ends) -> Served:
+        """The batch one tier at a time.
+
+        Bottom up, each node's store runs over the requests that reach it, in
+        time order, in one ``request_many`` call; a loop over its expiring
+        content alone asks the policy core about the age of each hit. What
+        misses, or needs revalidating, becomes that request's call on the
+        parent. None of this depends on how long fetches take, because a copy's
+        age counts from when it was asked for and no fetch outlasts a freshness
+        lifetime (``_no_fetch_outlasts_freshness``). Top down, numpy then turns
+        hop times into waits: a node answers at once, after its parent's
+        answer plus the hop, or, when a fetch of the same key is still in
+        flight there, when that fetch completes.
+        """
+        n = len(t)
+        up = np.stack(up_ms)  # [depth, request]
+        cond = np.stack(cond_ms)
         out = np.zeros(n, dtype=np.int8)  # HIT
         waits = np.zeros(n)
         fetch = np.zeros(n, dtype=np.int8)  # NO_FETCH
-        out[sel] = out_s
-        waits[sel] = waits_s
-        fetch[sel] = fetch_s
-        if settled.any():
-            self._collapse_settled(t, edge, key, forever, hit, out, waits, carried)
-        # Every fetch of this batch completes by then (a parent's before its child's).
-        self._latest = max(self._latest, float((t + waits * 0.001).max()))
+        out[cls == self.FAILED] = ERROR
+        self._pass_through(np.flatnonzero(cls == self.UNCACHEABLE), edge, size, up, out,
+                           waits, fetch)  # fmt: skip
+        # Each node's own clients' requests, in time order.
+        incoming: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        start = 0
+        for end in ends.tolist():
+            own = ci[start:end]
+            incoming.append([(own, np.zeros(len(own), dtype=np.int8))] if len(own) else [])
+            start = end
+        nodes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for x in self._bottom_up:
+            parts = incoming[x]
+            if not parts:
+                continue
+            if len(parts) == 1:
+                oi, od = parts[0]
+            else:
+                oi = np.concatenate([p[0] for p in parts])
+                od = np.concatenate([p[1] for p in parts])
+                order = np.argsort(oi, kind="stable")
+                oi, od = oi[order], od[order]
+            kind = self._node_pass(x, oi, t, key, size, cls, ctype)
+            p = self.parents[x]
+            if p >= 0:
+                onward = kind != _K_HIT
+                if onward.any():
+                    incoming[p].append((oi[onward], od[onward] + 1))
+            nodes[x] = (oi, od, kind)
+        answer: dict[int, np.ndarray] = {}
+        for x in reversed(self._bottom_up):
+            if x in nodes:
+                answer[x] = self._node_waits(x, nodes, answer, t, key, size, up, cond,
+                                             out, waits, fetch)  # fmt: skip
         return Served(out, waits, fetch)
 
-    def _leaf_pass(self, edge, key, size, leaf) -> np.ndarray:
-        """Each leaf edge's store over its requests, in time order: hit flags."""
-        hit = np.zeros(len(edge), dtype=bool)
-        li = np.flatnonzero(leaf)
-        if not len(li):
-            return hit
-        le = edge[li]
-        si = li[np.argsort(le.astype(np.int16), kind="stable")]  # by edge, time order kept
-        counts = np.bincount(le, minlength=len(self.stores)).tolist()
-        ks, ss = key[si].tolist(), size[si].tolist()
-        flags = bytearray()
-        pos = 0
-        for e, c in enumerate(counts):
-            if c:
-                st = self.stores[e]
-                rm = getattr(st, "request_many", None)
-                flags += (
-                    rm(ks[pos : pos + c], ss[pos : pos + c])
-                    if rm
-                    else bytearray(map(st.request, ks[pos : pos + c], ss[pos : pos + c]))
-                )
-                pos += c
-        hit[si] = np.frombuffer(bytes(flags), dtype=np.bool_)
-        return hit
+    def _node_pass(self, x, oi, t, key, size, cls, ctype) -> np.ndarray:
+        """Node ``x``'s store over requests ``oi``; what each needs: hit, a fetch,
+        a revalidation, or a stale answer with a revalidation behind it."""
+        st = self.stores[x]
+        rm = getattr(st, "request_many", None) or (lambda k, s: bytearray(map(st.request, k, s)))
+        hit = np.frombuffer(bytes(rm(key[oi].tolist(), size[oi].tolist())), dtype=np.bool_)
+        kind = np.where(hit, _K_HIT, _K_MISS).astype(np.int8)
+        ex = np.flatnonzero(cls[oi] == self.EXPIRING)
+        if len(ex):
+            stored, classify, fresh = self.stored[x], self.classify, self.freshness
+            kinds = kind[ex].tolist()
+            sel = oi[ex]
+            for j, (k, tt, ct) in enumerate(
+                zip(key[sel].tolist(), t[sel].tolist(), ctype[sel].tolist(), strict=True)
+            ):
+                if kinds[j] == _K_MISS:
+                    stored[k] = tt
+                elif (v := classify(tt - stored[k], fresh[ct])) != "hit":
+                    kinds[j] = _K_STALE if v == "stale" else _K_REVALIDATE
+                    stored[k] = tt
+            kind[ex] = kinds
+        return kind
 
-    @staticmethod
-    def _collapse_settled(t, edge, key, forever, hit, out, waits, carried) -> None:
-        """Fresh hits on never-expiring content at leaf edges wait for the fetch
-        of the same key at the same edge still in flight, if any: the latest miss
-        before them in this batch, else what was in flight when it began."""
-        fl = np.flatnonzero(forever)
-        code = edge[fl].astype(np.int64) * (int(key[fl].max()) + 1) + key[fl]
-        order = _group_order(code)
-        g, cs = fl[order], code[order]  # grouped by (edge, key), time order within
+    def _node_waits(self, x, nodes, answer, t, key, size, up, cond, out, waits, fetch):
+        """How long node ``x`` takes to answer each request that reached it (ms),
+        its parent's answers known; fills in the results of its own clients."""
+        oi, od, kind = nodes[x]
+        tx = t[oi]
+        onward = kind != _K_HIT
+        ou, du = oi[onward], od[onward]
+        ku = kind[onward]
+        full = ku == _K_MISS
+        hop = np.where(full, up[du, ou], cond[du, ou])
+        p = self.parents[x]
+        if p >= 0:
+            u = hop + answer[p][np.searchsorted(nodes[p][0], ou)]
+        else:
+            u = hop
+            fetch[ou] = np.where(full, FULL_FETCH, CONDITIONAL)
+        stale = ku == _K_STALE
+        ans = np.zeros(len(oi))
+        ans[onward] = np.where(stale, 0.0, u)
+        ready = np.full(len(oi), -np.inf)  # when a copy fetched by this request arrives
+        r = np.where(stale, tx[onward], tx[onward] + u * 0.001)
+        ready[onward] = r
+        collapsed = self._collapse(x, oi, key[oi], tx, kind, ready, ans)
+        self.inflight[x].update(zip(key[ou].tolist(), r.tolist(), strict=True))
+        kids = od > 0  # requests from child tiers
+        if kids.any():
+            hits = kids & (kind == _K_HIT)
+            self.tier_requests[x] += int(kids.sum())
+            self.tier_bytes[x] += int(size[oi[kids]].sum())
+            self.tier_hits[x] += int(hits.sum())
+            self.tier_hit_bytes[x] += int(size[oi[hits]].sum())
+        own = od == 0
+        i0 = oi[own]
+        out[i0] = np.where(collapsed[own], COLLAPSED, _K_OUTCOME[kind[own]])
+        waits[i0] = ans[own]
+        return ans
+
+    def _collapse(self, x, oi, keys, tx, kind, ready, ans) -> np.ndarray:
+        """Hits at ``x`` that wait for a fetch of their key still in flight: the
+        latest fetch before them in this batch, else one from before it."""
+        collapsed = np.zeros(len(oi), dtype=bool)
+        hits = kind == _K_HIT
+        if not hits.any():
+            return collapsed
+        g = _group_order(keys)  # by key, time order within
+        kg = keys[g]
         pos = np.arange(len(g))
-        last = np.maximum.accumulate(np.where(hit[g], -1, pos))  # latest miss so far
+        last = np.maximum.accumulate(np.where(hits[g], -1, pos))  # latest fetch so far
         lc = np.maximum(last, 0)
-        after_miss = (last >= 0) & (cs[lc] == cs)  # ... of the same key at that edge
-        tg = t[g]
-        r = t[g[lc]] + waits[g[lc]] * 0.001  # when that miss's fetch completed
-        wait = hit[g] & after_miss & (r > tg)
-        idx = g[wait]
-        out[idx] = COLLAPSED
-        waits[idx] = (r[wait] - tg[wait]) * 1000.0
-        if not carried:
-            return
-        at = np.empty(len(t), dtype=np.int64)
-        at[g] = pos
-        for i, rc in carried.items():  # a fetch from before the batch, if no miss since
-            if rc > t[i] and not after_miss[at[i]]:
-                out[i] = COLLAPSED
-                waits[i] = (rc - float(t[i])) * 1000.0
+        after = (last >= 0) & (kg[lc] == kg)  # ... of the same key
+        r = ready[g[lc]]
+        wait = hits[g] & after & (r > tx[g])
+        j = g[wait]
+        collapsed[j] = True
+        ans[j] = (r[wait] - tx[j]) * 1000.0
+        early = np.flatnonzero(hits & (tx < self._latest))  # maybe a fetch from before
+        if len(early):
+            first = np.empty(len(g), dtype=bool)
+            first[g] = ~after
+            inflight = self.inflight[x]
+            for j in early[first[early]].tolist():
+                rc = inflight.get(int(keys[j]))
+                if rc is not None and rc > tx[j]:
+                    collapsed[j] = True
+                    ans[j] = (rc - float(tx[j])) * 1000.0
+        return collapsed
 
-    def _loop(self, t, edge, key, size, cls, ctype, up_ms, cond_ms, state):
-        """The request-by-request loop over parallel arrays. ``state`` per request:
-        0 / 1 the leaf store already answered miss / hit, 2 ask the store here."""
+    def _pass_through(self, idx, edge, size, up, out, waits, fetch) -> None:
+        """Uncacheable requests: up the whole chain to the origin and back."""
+        if not len(idx):
+            return
+        out[idx] = PASS
+        fetch[idx] = FULL_FETCH
+        e = edge[idx]
+        for x in np.unique(e).tolist():
+            sel = idx[e == x]
+            chain = self._chains[x]
+            w = up[len(chain), sel]
+            for d in range(len(chain) - 1, -1, -1):  # summed from the origin end
+                w = up[d, sel] + w
+            waits[sel] = w
+            b = int(size[sel].sum())
+            for p in chain:
+                self.tier_requests[p] += len(sel)
+                self.tier_bytes[p] += b
+
+    def _loop(self, t, edge, key, size, cls, ctype, up_ms, cond_ms):
+        """The request-by-request loop over parallel arrays."""
         up0 = up_ms[0].tolist()
         # The other hops are only read on slow paths: lists made on first use.
         self._up_arrays, self._cond_arrays = up_ms, cond_ms
@@ -338,15 +476,13 @@ class EdgeCaches:
         waits = [0.0] * n  # ms spent waiting on the upstream
         fetches = [NO_FETCH] * n  # origin traffic caused
         i = -1
-        for tt, e, k, s, c, ct, h in zip(
+        for tt, e, k, s, c, ct in zip(
             t.tolist(), edge.tolist(), key.tolist(), size.tolist(), cls, ctype.tolist(),
-            state.tolist(), strict=True,
+            strict=True,
         ):  # fmt: skip
             i += 1
             if c <= 1:  # FOREVER or EXPIRING: the store decides hit or miss
-                if h == 2:
-                    h = requests[e](k, s)
-                if h:
+                if requests[e](k, s):
                     r = inflight[e].get(k)
                     if r is not None and r > tt:  # stored by a fetch still in flight: wait
                         out[i] = COLLAPSED
@@ -360,7 +496,7 @@ class EdgeCaches:
                     r = tt + w * 0.001
                     inflight[e][k] = r
                     if c == 1:
-                        stored[e][k] = r
+                        stored[e][k] = tt
                     out[i] = MISS
                     waits[i] = w
                     fetches[i] = FULL_FETCH
@@ -399,13 +535,13 @@ class EdgeCaches:
                         r = tt + w1 * 0.001
                         inflight[p][k] = r
                         if c == 1:
-                            stored[p][k] = r
+                            stored[p][k] = tt
                         w += w1
                         fetches[i] = FULL_FETCH
                     r = tt + w * 0.001
                     inflight[e][k] = r
                     if c == 1:
-                        stored[e][k] = r
+                        stored[e][k] = tt
                     out[i] = MISS
                     waits[i] = w
                 elif origin_up:  # a miss up a longer tier chain: _upstream's recursion, unrolled
@@ -441,7 +577,7 @@ class EdgeCaches:
                             r = tt + w * 0.001
                             inflight[p][k] = r
                             if c == 1:
-                                stored[p][k] = r
+                                stored[p][k] = tt
                             w = hop_list(d)[i] + w
                         else:
                             self.stores[p].remove(k)
@@ -452,7 +588,7 @@ class EdgeCaches:
                         r = tt + w * 0.001
                         inflight[e][k] = r
                         if c == 1:
-                            stored[e][k] = r
+                            stored[e][k] = tt
                         out[i] = MISS
                     else:
                         self.stores[e].remove(k)
@@ -461,7 +597,7 @@ class EdgeCaches:
                     ok, w, fetches[i] = self._upstream(e, 0, k, s, ct, tt, i, False)
                     waits[i] = w
                     if ok:
-                        self._arrives(e, k, tt + w * 0.001, ct)
+                        self._arrives(e, k, tt + w * 0.001, tt, ct)
                         out[i] = MISS
                     else:
                         self.stores[e].remove(k)
@@ -532,7 +668,7 @@ class EdgeCaches:
             r = t + w * 0.001
             self.inflight[p][k] = r
             if not self.never[ct]:
-                self.stored[p][k] = r
+                self.stored[p][k] = t
         return True, hop + w, f
 
     def _parent_expired(self, p, d, k, s, ct, t, i, hop, age, verdict) -> tuple[bool, float, int]:
@@ -543,9 +679,9 @@ class EdgeCaches:
         if not ok:
             return self.stale_on_error(ct, age), hop, NO_FETCH
         if verdict == "stale":  # the parent answers stale and refreshes behind
-            self._arrives(p, k, t, ct)
+            self._arrives(p, k, t, t, ct)
             return True, hop, f
-        self._arrives(p, k, t + w / 1000.0, ct)
+        self._arrives(p, k, t + w * 0.001, t, ct)
         return True, hop + w, f
 
     def _expired(self, e, k, s, ct, t, age, i) -> tuple[int, float, int]:
@@ -559,7 +695,7 @@ class EdgeCaches:
             self.stored[e].pop(k, None)
             return ERROR, 0.0, NO_FETCH
         if verdict == "stale":  # stale-while-revalidate: answer now, refresh behind
-            self._arrives(e, k, t, ct)  # the stale copy stays servable meanwhile
+            self._arrives(e, k, t, t, ct)  # the stale copy stays servable meanwhile
             return STALE, 0.0, fetch
-        self._arrives(e, k, t + wait / 1000.0, ct)
+        self._arrives(e, k, t + wait * 0.001, t, ct)
         return REVALIDATED, wait, fetch

@@ -353,17 +353,17 @@ duration = "4s"
     assert crowd == pytest.approx(1200, abs=5 * 1200**0.5)  # 3 x 100/s for 4 s
 
 
-BATCH_EVENTS = """
+BATCH_CONTENT = """
 [[workload.content]]
 type = "html"
 share = 0.2
 size = { distribution = "lognormal", median = "30KB", sigma = 0.7 }
-cache_control = "max-age=2, stale-while-revalidate=2, stale-if-error=60"
+cache_control = "max-age=5, stale-while-revalidate=3, stale-if-error=60"
 [[workload.content]]
 type = "image"
 share = 0.4
 size = { distribution = "lognormal", median = "40KB", sigma = 1.2, max = "10MB" }
-cache_control = "max-age=5"
+cache_control = "max-age=8"
 [[workload.content]]
 type = "api"
 share = 0.05
@@ -372,24 +372,14 @@ cache_control = "no-store"
 [[workload.content]]
 type = "video"
 share = 0.35
-size = { distribution = "lognormal", median = "1.5MB", sigma = 0.4 }
+size = { distribution = "lognormal", median = "1.5MB", sigma = 0.4, max = "6MB" }
 cache_control = "max-age=604800"
-
-[[events]]
-at = "4s"
-kind = "origin_slow"
-service_time = "3s"
-duration = "4s"
-
+"""
+PURGE_AND_EDGE_DOWN = """
 [[events]]
 at = "11s"
 kind = "purge"
 prefix = "/obj/1"
-
-[[events]]
-at = "14s"
-kind = "origin_down"
-duration = "4s"
 
 [[events]]
 at = "21s"
@@ -397,25 +387,47 @@ kind = "edge_down"
 edge = "fra"
 duration = "6s"
 """
+SLOW_AND_DEAD_ORIGIN = """
+[[events]]
+at = "4s"
+kind = "origin_slow"
+service_time = "3s"
+duration = "4s"
+
+[[events]]
+at = "14s"
+kind = "origin_down"
+duration = "4s"
+"""
 
 
-@pytest.mark.parametrize("capacity", ["4GiB", "20MB"])
-def test_batched_cache_pass_equals_the_request_by_request_loop(tmp_path, capacity):
-    # The engine runs leaf stores in per-edge batches and settles fresh hits with numpy;
-    # the plain loop (origin down, or batched=False) must give the very same results,
-    # through shields, expiring content, collapsing, purges, a slow and a dead origin.
+@pytest.mark.parametrize(
+    ("capacity", "events", "outcomes"),
+    [
+        ("4GiB", PURGE_AND_EDGE_DOWN, ("collapsed", "stale", "revalidated", "pass")),
+        ("20MB", PURGE_AND_EDGE_DOWN, ("collapsed", "stale", "revalidated", "pass")),
+        ("20MB", PURGE_AND_EDGE_DOWN + SLOW_AND_DEAD_ORIGIN, ("stale", "error", "pass")),
+    ],
+)
+def test_tier_by_tier_equals_the_request_by_request_loop(tmp_path, capacity, events, outcomes):
+    # The engine serves a batch tier by tier (stores in one call per node, waits with
+    # numpy) unless the origin is down or a fetch could outlast a freshness lifetime;
+    # the plain loop (batched=False) must give the very same results, through shields,
+    # expiring content, collapsing, purges, a dead edge, a slow and a dead origin.
     from cdn.simulate import Simulation
 
     text = load_scenario("global").text.replace('capacity = "4GiB"', f'capacity = "{capacity}"')
+    text = text.replace('max = "2s" }', 'max = "30ms" }')  # the origin's service time
     path = tmp_path / "g.toml"
-    path.write_text(text + BATCH_EVENTS, encoding="utf-8")
-    runs = []
+    path.write_text(text + BATCH_CONTENT + events, encoding="utf-8")
+    runs, tiers = [], []
     for batched, chunk in ((False, 4096), (True, 4096), (True, 1 << 16)):
         sim = Simulation(load_scenario(path), requests=50_000)
         sim.caches.batched = batched
         sim.run(chunk=chunk)
-        s = sim.summary()
-        runs.append((json.dumps(s, sort_keys=True), sim.stats.timeseries_rows()))
+        runs.append((json.dumps(sim.summary(), sort_keys=True), sim.stats.timeseries_rows()))
+        tiers.append(sim.caches.tier_batches)
     o = json.loads(runs[0][0])["outcomes"]
-    assert all(o[k] for k in ("collapsed", "stale", "revalidated", "error", "pass"))
+    assert all(o[k] for k in outcomes), o  # every path exercised
+    assert tiers[0] == 0 and tiers[1] > 0  # the loop alone, then (also) tier by tier
     assert runs[1] == runs[0] and runs[2] == runs[0]
