@@ -126,7 +126,7 @@ def build(rng, *, P, G, H, E, client_ttl, ttls):
 
 
 def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
-                    shuffle=False, down_phase=True):  # fmt: skip
+                    shuffle=False, down_phase=True, grid=0.0):  # fmt: skip
     rng = np.random.default_rng(seed)
     args = build(rng, P=P, G=G, H=H, E=E, client_ttl=client_ttl, ttls=ttls)
     routes = [Route(E) for _ in range(3)]
@@ -139,6 +139,8 @@ def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
     # within a batch: the model follows batch order, not time order).
     weights = 1.0 / np.arange(1, P + 1)
     t = np.cumsum(rng.exponential(1.0 / rate, n))
+    if grid:  # times on a grid: expiries land exactly on later request times
+        t = np.round(t / grid) * grid
     place = rng.choice(P, n, p=weights / weights.sum()).astype(np.int16)
     group = rng.integers(0, G, n).astype(np.int8)
     host = rng.integers(0, H, n).astype(np.int16)
@@ -188,6 +190,11 @@ def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
 def test_fast_path_equals_the_loop(seed, client_ttl, ttls):
     ref = run_equivalence(seed, P=12, G=3, H=8, client_ttl=client_ttl, ttls=ttls)
     assert ref.queries > 0
+
+
+@pytest.mark.parametrize("seed", [9, 10])
+def test_expiry_equal_to_request_time_is_a_miss(seed):
+    run_equivalence(seed, P=4, G=2, H=3, client_ttl=0.5, ttls=[1.0, 0.0, 0.25], grid=0.25)
 
 
 @pytest.mark.parametrize("seed", [4, 5])
