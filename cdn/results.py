@@ -30,7 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from cdn.engine import COLLAPSED, CONDITIONAL, ERROR, FULL_FETCH, HIT, OUTCOMES, STALE
+from cdn.engine import (
+    COLLAPSED,
+    CONDITIONAL,
+    ERROR,
+    FULL_FETCH,
+    HIT,
+    NO_FETCH,
+    OUTCOMES,
+    STALE,
+)
 
 BINS_PER_DECADE = 100
 LO_MS = 0.01
@@ -40,13 +49,21 @@ NBINS = BINS_PER_DECADE * DECADES
 BIN_MS = LO_MS * 10 ** ((np.arange(NBINS) + 0.5) / BINS_PER_DECADE)
 KINDS = ("isp", "public", "public_ecs")
 SERVED_FROM_CACHE = (HIT, STALE, COLLAPSED)
+assert (NO_FETCH, FULL_FETCH, CONDITIONAL) == (0, 1, 2)  # Stats.add counts by these codes
+_FROM_CACHE = np.isin(np.arange(max(len(OUTCOMES), 256)), SERVED_FROM_CACHE)  # by outcome code
 
 
 def latency_bins(ms: np.ndarray) -> np.ndarray:
-    """Bin index of each latency (clipped into the histogram)."""
+    """Bin index of each latency (clipped into the histogram; NaN to bin 0)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        b = np.floor(np.log10(np.maximum(ms, LO_MS) / LO_MS) * BINS_PER_DECADE)
-    return np.clip(np.nan_to_num(b, nan=0), 0, NBINS - 1).astype(np.int64)
+        b = np.maximum(ms, LO_MS)
+        b /= LO_MS
+        np.log10(b, out=b)
+        b *= BINS_PER_DECADE
+        np.floor(b, out=b)
+    np.fmax(b, 0.0, out=b)  # fmax drops NaN: NaN goes to bin 0
+    np.minimum(b, NBINS - 1, out=b)
+    return b.astype(np.int64)
 
 
 def percentiles(hist: np.ndarray, qs: Sequence[float]) -> list[float | None]:
@@ -86,19 +103,33 @@ class _Grow:
     def __init__(self, cols: int, rows: int = 64):
         self.a = np.zeros((max(rows, 1), cols), dtype=np.int64)
 
-    def add(self, row: np.ndarray, col: np.ndarray, weights: np.ndarray | None = None) -> None:
+    def add(self, row: np.ndarray, col, weights: np.ndarray | None = None) -> None:
+        """Count (or sum ``weights`` of) each (row, col) pair; ``col`` may be a scalar."""
         if len(row) == 0:
             return
-        top = int(row.max()) + 1
+        # a batch spans few rows: count over those only, not from row 0
+        lo, top = int(row.min()), int(row.max()) + 1
+        cols = self.a.shape[1]
+        if top > len(self.a):
+            bigger = np.zeros((max(top, 2 * len(self.a)), cols), dtype=np.int64)
+            bigger[: len(self.a)] = self.a
+            self.a = bigger
+        flat = row - lo
+        flat *= cols
+        flat += col
+        cnt = np.bincount(flat, weights=weights, minlength=(top - lo) * cols)
+        self.a[lo:top] += (
+            (cnt if weights is None else np.rint(cnt)).astype(np.int64).reshape(-1, cols)
+        )
+
+    def add_block(self, lo: int, block: np.ndarray) -> None:
+        """Add ``block`` to rows ``lo ..`` and its first columns."""
+        top = lo + len(block)
         if top > len(self.a):
             bigger = np.zeros((max(top, 2 * len(self.a)), self.a.shape[1]), dtype=np.int64)
             bigger[: len(self.a)] = self.a
             self.a = bigger
-        flat = row.astype(np.int64) * self.a.shape[1] + col
-        cnt = np.bincount(flat, weights=weights, minlength=0)
-        self.a.ravel()[: len(cnt)] += (
-            cnt.astype(np.int64) if weights is None else np.rint(cnt).astype(np.int64)
-        )
+        self.a[lo:top, : block.shape[1]] += block
 
 
 @dataclass(frozen=True)
@@ -171,67 +202,129 @@ class Stats:
         self.t_max = 0.0
 
     def add(self, b: Batch) -> None:
+        # Few passes over the batch: each bincount counts a combined code (kind,
+        # place, edge, from cache) and the per-place, per-kind and per-edge
+        # figures are sums over the small table it returns.
         n = len(b.t)
         if n == 0:
             return
         P, E, K = self.P, self.E, self.K
+        E1 = max(E, 1)
         ok = b.edge >= 0
-        lat = np.where(ok, b.latency_ms, 0.0)
-        ns = np.rint(lat * 1e6).astype(np.int64)
-        lb = latency_bins(lat)
-        hit = np.isin(b.outcome, SERVED_FROM_CACHE)
+        errors = n - int(np.count_nonzero(ok))
+        cached = _FROM_CACHE[b.outcome]  # False for errors
+        place, kind = b.place.astype(np.int64), b.kind.astype(np.int64)
+        size = b.size.astype(np.int64, copy=False)
+        if errors:  # the served requests only
+            pl, kd, ed, lat, sz, hit = (place[ok], kind[ok], b.edge[ok].astype(np.int64),
+                                        b.latency_ms[ok], size[ok], cached[ok])  # fmt: skip
+        else:
+            pl, kd, ed, lat, sz, hit = (
+                place,
+                kind,
+                b.edge.astype(np.int64),
+                b.latency_ms,
+                size,
+                cached,
+            )
         self.requests += n
         self.t_max = max(self.t_max, float(b.t[-1]))
-        self.outcomes += np.bincount(b.outcome, minlength=len(OUTCOMES))[: len(OUTCOMES)]
-        self.dns_levels += np.bincount(b.dns_level, minlength=3)[:3]
-        place, kind = b.place.astype(np.int64), b.kind.astype(np.int64)
-        pl, kd, ed, lbo = place[ok], kind[ok], b.edge[ok].astype(np.int64), lb[ok]
-        self.hist_place += np.bincount(pl * NBINS + lbo, minlength=P * NBINS).reshape(P, NBINS)
-        self.hist_kind += np.bincount(kd * NBINS + lbo, minlength=K * NBINS).reshape(K, NBINS)
+        code = b.outcome.astype(np.int64)
+        code *= 3
+        code += b.dns_level
+        od = np.bincount(code, minlength=3 * len(OUTCOMES))[: 3 * len(OUTCOMES)].reshape(-1, 3)
+        self.outcomes += od.sum(axis=1)
+        self.dns_levels += od.sum(axis=0)
+
+        lb = latency_bins(lat)
+        code = pl * NBINS
+        code += lb
+        self.hist_place += np.bincount(code, minlength=P * NBINS).reshape(P, NBINS)
+        code = kd * NBINS
+        code += lb
+        self.hist_kind += np.bincount(code, minlength=K * NBINS).reshape(K, NBINS)
         if E:
-            self.hist_edge += np.bincount(ed * NBINS + lbo, minlength=E * NBINS).reshape(E, NBINS)
-        self.ns_place += _int_sums(pl, ns[ok], P)
-        self.ns_kind += _int_sums(kd, ns[ok], K)
-        self.mapping += np.bincount(
-            (kd * P + pl) * max(E, 1) + ed, minlength=K * P * max(E, 1)
-        ).reshape(self.mapping.shape)
-        self.req_place += np.bincount(place, minlength=P)
-        self.err_place += np.bincount(place[~ok], minlength=P)
-        self.hit_place += np.bincount(place[ok & hit], minlength=P)
-        self.req_kind += np.bincount(kind, minlength=K)
-        self.err_kind += np.bincount(kind[~ok], minlength=K)
-        size = b.size.astype(np.int64)
+            code = ed * NBINS
+            code += lb
+            self.hist_edge += np.bincount(code, minlength=E * NBINS).reshape(E, NBINS)
+        kp = kd * P
+        kp += pl
+        ns = _int_sums(kp, np.rint(lat * 1e6), K * P).reshape(K, P)
+        self.ns_place += ns.sum(axis=0)
+        self.ns_kind += ns.sum(axis=1)
+        code = kp * E1
+        code += ed
+        code *= 2
+        code += hit
+        kpec = np.bincount(code, minlength=K * P * E1 * 2).reshape(K, P, E1, 2)
+        self.mapping += kpec.sum(axis=3)
+        pc = kpec.sum(axis=(0, 2))  # (place, from cache)
+        self.req_place += pc.sum(axis=1)
+        self.hit_place += pc[:, 1]
+        self.req_kind += kpec.sum(axis=(1, 2, 3))
+        if errors:
+            err_place = np.bincount(place[~ok], minlength=P)
+            self.err_place += err_place
+            self.req_place += err_place
+            err_kind = np.bincount(kind[~ok], minlength=K)
+            self.err_kind += err_kind
+            self.req_kind += err_kind
+        code = ed * 2
+        code += hit
+        bytes_edge = _int_sums(code, sz, 2 * E1).reshape(E1, 2)
         if E:
-            self.edge_req += np.bincount(ed, minlength=E)
-            self.edge_hits += np.bincount(b.edge[ok & hit], minlength=E)
-            self.edge_bytes += _int_sums(ed, size[ok], E)
-            self.edge_hit_bytes += _int_sums(b.edge[ok & hit].astype(np.int64), size[ok & hit], E)
-            self.edge_first += np.bincount(b.first[b.first >= 0], minlength=E)
-            fail = b.failed > 0
-            self.edge_failed += np.bincount(b.first[fail], minlength=E)
-            sec = np.floor(b.t[ok]).astype(np.int64)
-            self.per_second.add(sec, ed)
-        self.bytes += int(size[ok].sum())
-        self.hit_bytes += int(size[ok & hit].sum())
+            ec = kpec.sum(axis=(0, 1))  # (edge, from cache)
+            self.edge_req += ec.sum(axis=1)
+            self.edge_hits += ec[:, 1]
+            self.edge_bytes += bytes_edge.sum(axis=1)
+            self.edge_hit_bytes += bytes_edge[:, 1]
+        self.bytes += int(bytes_edge.sum())
+        self.hit_bytes += int(bytes_edge[:, 1].sum())
         full = b.fetch == FULL_FETCH
-        self.origin_requests += int(np.count_nonzero(b.fetch))
-        self.origin_conditional += int(np.count_nonzero(b.fetch == CONDITIONAL))
         self.origin_bytes += int(size[full].sum())
-        retries = b.failed.astype(np.int64) - (~ok)
-        self.retries += int(np.clip(retries, 0, None).sum())
-        self.failed_connects += int(b.failed.sum())
-        iv = np.floor(b.t / self.interval).astype(np.int64)
-        self.ts_hist.add(iv[ok], lbo)
+        failed = int(b.failed.max())
+        if failed:
+            retries = b.failed.astype(np.int64) - (~ok)
+            self.retries += int(np.clip(retries, 0, None).sum())
+            self.failed_connects += int(b.failed.sum())
+
         # timeseries columns: 0 requests, 1 hits, 2 origin, 3 errors, 4 retries, 5+ first tries
-        self.ts.add(iv, np.zeros(n, dtype=np.int64))
-        self.ts.add(iv[ok & hit], np.full(int(np.count_nonzero(ok & hit)), 1))
-        self.ts.add(iv[b.fetch != 0], np.full(int(np.count_nonzero(b.fetch)), 2))
-        self.ts.add(iv[~ok], np.full(int(np.count_nonzero(~ok)), 3))
-        rmask = retries > 0
-        self.ts.add(iv[rmask], np.full(int(rmask.sum()), 4), weights=retries[rmask].astype(float))
+        iv = np.floor(b.t / self.interval).astype(np.int64)
+        ivo = iv[ok] if errors else iv
+        self.ts_hist.add(ivo, lb)
+        # one count per (interval, error, fetch code, from cache)
+        code = b.fetch.astype(np.int64)
+        code *= 2
+        code += cached
+        if errors:
+            code[~ok] += 6
+        lo = int(iv.min())
+        rows = int(iv.max()) + 1 - lo
+        code += (iv - lo) * 12
+        tf = np.bincount(code, minlength=12 * rows).reshape(rows, 2, 3, 2)
+        by_fetch = tf.sum(axis=(1, 3))  # (interval, fetch code)
+        fetches = by_fetch[:, [FULL_FETCH, CONDITIONAL]].sum(axis=1)
+        self.origin_requests += int(fetches.sum())
+        self.origin_conditional += int(by_fetch[:, CONDITIONAL].sum())
+        block = np.stack([by_fetch.sum(axis=1), tf[:, 0, :, 1].sum(axis=1), fetches,
+                          tf[:, 1].sum(axis=(1, 2)), np.zeros(rows, dtype=np.int64)], axis=1)  # fmt: skip
+        self.ts.add_block(lo, block)
+        if failed:
+            rmask = retries > 0
+            self.ts.add(iv[rmask], 4, weights=retries[rmask].astype(float))
         if E:
-            f = b.first >= 0
-            self.ts.add(iv[f], 5 + b.first[f].astype(np.int64))
+            first = b.first
+            tried = first >= 0
+            if not tried.all():
+                first, ivt = first[tried], iv[tried]
+            else:
+                ivt = iv
+            self.edge_first += np.bincount(first, minlength=E)
+            self.ts.add(ivt, 5 + first.astype(np.int64))
+            if failed:
+                self.edge_failed += np.bincount(b.first[b.failed > 0], minlength=E)
+            sec = ivo if self.interval == 1.0 else np.floor(b.t[ok] if errors else b.t)
+            self.per_second.add(sec.astype(np.int64, copy=False), ed)
 
     # ------------------------------------------------------------------ output
     def _lat(self, hist: np.ndarray, ns: int, count: int) -> dict:
