@@ -1,27 +1,37 @@
-"""Benchmark the edge store's hot path against a bare OrderedDict LRU loop.
+"""Benchmark the edge store's hot paths against a bare OrderedDict LRU loop.
 
 For each eviction policy, replays a Zipf trace (the recipe of
-shared/EVICTION.md: 100,000 objects, alpha 0.9, log-normal sizes) through
-``Store.request`` and prints requests per second (each request is a lookup,
-plus admission, evictions and an insert on a miss). Beside it, in the same
-run, the same trace goes through a bare inline OrderedDict LRU loop with byte
-accounting: the fastest plain-Python LRU, the yardstick. The ratio is
-store / bare; the target is LRU >= 0.70.
+shared/EVICTION.md: 100,000 objects, alpha 0.9, log-normal sizes) and prints
+requests per second (each request is a lookup, plus admission, evictions and
+an insert on a miss), two ways:
+
+- ``request()``: one call per request, ``store.request(key, size)``;
+- ``request_many()``: one call for the whole trace,
+  ``store.request_many(keys, sizes)``, which returns a bytearray of hit flags.
+
+Beside them, in the same run, the same trace goes through a bare inline
+OrderedDict LRU loop with byte accounting: the fastest plain-Python LRU, the
+yardstick. The ratio is store / bare; the target is LRU ``request()`` >= 0.70.
 
 Two pairings are measured, each loop doing the same bookkeeping on both sides:
 
 - "sim": what a simulation needs per request, hits and hit bytes. The loop
-  around the store adds the request's size to the hit bytes when ``request``
-  returns True (the store counts hits, misses and evictions itself); the bare
-  loop counts hits and hit bytes inline. This is the headline ratio.
+  around ``request`` adds the request's size to the hit bytes when it returns
+  True, the batch sums the sizes its flags select (``itertools.compress``);
+  the store counts hits, misses and evictions itself; the bare loop counts
+  hits and hit bytes inline. This is the headline ratio.
 - "min": the bare loop counts only hits; the store loop only calls
   ``request``. The store still counts its own hits, admissions and bytes, so
   this is the harshest view of the call's overhead.
 
+Last, the hit path alone: a store that holds every object replays the trace
+(all hits), as ``[request(k, s) for k, s in zip(keys, sizes)]`` and as one
+``request_many``; the target is request_many >= 2x.
+
 Usage: python benchmarks/bench_store.py [--requests N] [--repeat R] [--json FILE]
 Each measurement is the best of R interleaved runs, in CPU time of this
 process (so that other processes on a shared machine disturb it less).
-Takes about 20 s with the defaults.
+Takes about 40 s with the defaults.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import os
 import sys
 import time
 from collections import OrderedDict
+from itertools import compress
 
 import numpy as np
 
@@ -109,6 +120,30 @@ def store_min(policy: str, keys: list[int], sizes: list[int], capacity: int) -> 
     return store.hits, -1
 
 
+def store_batch(policy: str, keys: list[int], sizes: list[int], capacity: int) -> tuple[int, int]:
+    store = make_store(policy, capacity)
+    flags = store.request_many(keys, sizes)
+    return store.hits, sum(compress(sizes, flags))
+
+
+def warm_store(policy: str, keys: list[int], sizes: list[int]):
+    """A store that holds every object of the trace (so replaying it is all hits)."""
+    first = dict(zip(keys, sizes, strict=True))
+    store = make_store(policy, 20 * sum(first.values()))
+    store.request_many(list(first), list(first.values()))
+    assert len(store) == len(first)
+    return store
+
+
+def hits_per_call(store, keys: list[int], sizes: list[int]) -> list[bool]:
+    request = store.request
+    return [request(k, s) for k, s in zip(keys, sizes, strict=True)]
+
+
+def hits_batch(store, keys: list[int], sizes: list[int]) -> bytearray:
+    return store.request_many(keys, sizes)
+
+
 def timed(fn, *args) -> tuple[float, tuple[int, int]]:
     gc.collect()
     t0 = time.process_time()
@@ -132,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         f"WSS {wss:,} bytes, best of {args.repeat} (CPU time), pid {os.getpid()}"
     )
     runs = [("bare sim", bare_sim, None), ("bare min", bare_min, None)]
-    runs += [(f"{p} sim", store_sim, p) for p in POLICIES]
+    for p in POLICIES:
+        runs += [(f"{p} sim", store_sim, p), (f"{p} batch", store_batch, p)]
     runs.append(("lru min", store_min, "lru"))
     results = []
     for frac in (float(f) for f in args.fractions.split(",")):
@@ -150,24 +186,50 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 secs, out[label] = timed(*call)
                 best[label] = min(best.get(label, secs), secs)
-        # Same policy, same answers: the yardstick is an LRU too.
+        # Same policy, same answers: the yardstick is an LRU too, and a batch
+        # decides exactly as the calls one by one.
         assert out["lru sim"] == out["bare sim"], out
         assert out["lru min"][0] == out["bare min"][0] == out["bare sim"][0], out
+        for p in POLICIES:
+            assert out[f"{p} batch"] == out[f"{p} sim"], (p, out)
         print(f"\ncapacity {frac:.0%} of WSS = {capacity:,} bytes")
-        for label, _, policy in runs:
+        print(f"  {'':<26} {'req/s':>12}  {'x bare':>6}  {'hit ratio':>9}")
+
+        def row(name: str, label: str, yardstick: str, best=best, out=out, frac=frac) -> None:
             rate = n / best[label]
-            yardstick = "bare sim" if label.endswith("sim") else "bare min"
             ratio = best[yardstick] / best[label]
-            name = "bare OrderedDict LRU" if policy is None else f"Store {policy}"
-            kind = label.split()[-1]
             hits = out[label][0]
-            line = f"  {name:<22} {kind:<4} {rate:>12,.0f} req/s  hit ratio {hits / n:.4f}"
-            if policy is not None:
-                line += f"  {ratio:.2f} x {yardstick}"
-            print(line)
+            print(f"  {name:<26} {rate:>12,.0f}  {ratio:>6.2f}  {hits / n:>9.4f}")
             results.append(
                 {"fraction": frac, "run": label, "req_per_s": rate, "ratio": ratio, "hits": hits}
             )
+
+        row("bare OrderedDict LRU", "bare sim", "bare sim")
+        for p in POLICIES:
+            row(f"{p} request()", f"{p} sim", "bare sim")
+            row(f"{p} request_many()", f"{p} batch", "bare sim")
+        print("  min pairing (hits only):")
+        row("bare OrderedDict LRU", "bare min", "bare min")
+        row("lru request()", "lru min", "bare min")
+
+    print("\nhit path (every object stored, every request a hit)")
+    print(f"  {'':<8} {'per call req/s':>15} {'request_many req/s':>19} {'ratio':>6}")
+    for p in POLICIES:
+        t_call = t_batch = float("inf")
+        for _ in range(args.repeat):
+            store = warm_store(p, keys, sizes)
+            secs, got = timed(hits_per_call, store, keys, sizes)
+            assert all(got)
+            t_call = min(t_call, secs)
+            store = warm_store(p, keys, sizes)
+            secs, flags = timed(hits_batch, store, keys, sizes)
+            assert flags.count(1) == n
+            t_batch = min(t_batch, secs)
+        ratio = t_call / t_batch
+        print(f"  {p:<8} {n / t_call:>15,.0f} {n / t_batch:>19,.0f} {ratio:>6.2f}")
+        results.append(
+            {"run": f"{p} hit path", "per_call": n / t_call, "batch": n / t_batch, "ratio": ratio}
+        )
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:

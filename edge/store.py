@@ -61,8 +61,8 @@ mistaken for a miss.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Final
 
 
@@ -79,6 +79,7 @@ PRESENT: Final = _Present()
 
 EvictCallback = Callable[[Hashable, Any], None]
 RequestFn = Callable[[Hashable, int], bool]
+RequestManyFn = Callable[[Sequence[Hashable], Sequence[int]], bytearray]
 
 
 def _cell(name: str, doc: str) -> property:
@@ -95,6 +96,19 @@ def _cell(name: str, doc: str) -> property:
 
 def _size_error(size: object) -> ValueError:
     return ValueError(f"object size must be a non-negative integer of bytes, got {size!r}")
+
+
+def _as_lists(keys: Sequence[Hashable], sizes: Sequence[int]) -> tuple[list, list]:
+    """``request_many``'s arguments as lists of Python objects (numpy arrays via tolist)."""
+    if type(keys) is not list:
+        keys = keys.tolist() if hasattr(keys, "tolist") else list(keys)
+    if type(sizes) is not list:
+        sizes = sizes.tolist() if hasattr(sizes, "tolist") else list(sizes)
+    if len(keys) != len(sizes):
+        raise ValueError(
+            f"request_many needs one size per key, got {len(keys)} keys and {len(sizes)} sizes"
+        )
+    return keys, sizes
 
 
 class Store:
@@ -122,6 +136,7 @@ class Store:
         "capacity",
         "max_object_size",
         "request",
+        "request_many",
         "_on_evict",
         "_had_values",
         "_limit",
@@ -136,6 +151,7 @@ class Store:
     )
     name: str = "store"
     request: RequestFn  # built per store by _make_request; see the class docstring
+    request_many: RequestManyFn
 
     used = _cell("used", "Bytes stored: the sum of the stored sizes.")
     hits = _cell("hits", "Hits counted by request and lookup.")
@@ -173,7 +189,7 @@ class Store:
         self._removed_bytes = 0
         self._inserted = 0  # objects inserted by insert()
         self._setup()
-        self.request = self._make_request()
+        self.request, self.request_many = self._make_request()
         self._cells = dict(
             zip(self.request.__code__.co_freevars, self.request.__closure__ or (), strict=True)
         )
@@ -312,8 +328,12 @@ class Store:
     def _setup(self) -> None:
         """Create the policy's containers (before ``_make_request``)."""
 
-    def _make_request(self) -> RequestFn:  # pragma: no cover - overridden
+    def _make_request(self) -> tuple[RequestFn, RequestManyFn]:  # pragma: no cover
         raise NotImplementedError
+
+    def _policy_state(self) -> tuple:
+        """Policy state beyond ``keys()`` and sizes (for tests comparing two stores)."""
+        return ()
 
     def _hit(self, key: Hashable) -> bool:  # pragma: no cover - overridden
         """The hit update for ``lookup``; whether ``key`` is resident."""
@@ -395,7 +415,7 @@ class LRUStore(_QueueStore):
             return True
         return False
 
-    def _make_request(self) -> RequestFn:
+    def _make_request(self) -> tuple[RequestFn, RequestManyFn]:
         # LRU and FIFO differ in one line; each has its own copy of the hot
         # path so that neither pays a test for the other.
         store = self
@@ -413,20 +433,58 @@ class LRUStore(_QueueStore):
                 hits += 1
                 return True
             if size <= limit:  # -1 on the slow path: see _update_slow
-                u = used + size
-                if u > cap:  # so size > 0: a negative size cannot get here
-                    while u > cap:
-                        u -= popitem(False)[1]
+                used += size
+                if used > cap:  # so size > 0: a negative size cannot get here
+                    while used > cap:
+                        used -= popitem(False)[1]
                 elif size < 0:
+                    used -= size
                     raise _size_error(size)
+                q[key] = size
                 admitted += 1
                 admitted_bytes += size
-                q[key] = size
-                used = u
                 return False
             return store._cold_miss(key, size)
 
-        return request
+        def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
+            # request() inlined, its counters in locals, hits counted at the end.
+            nonlocal used, hits, admitted, admitted_bytes
+            keys, sizes = _as_lists(keys, sizes)
+            out = bytearray(b"\x01") * len(keys)
+            i = -1
+            u = used
+            n = b = 0
+            _q, _cap, _move, _pop = q, cap, move_to_end, popitem
+            try:
+                for i, key in enumerate(keys):
+                    if key in _q:
+                        _move(key)
+                        continue
+                    out[i] = 0
+                    size = sizes[i]
+                    if size <= limit:
+                        u += size
+                        if u > _cap:
+                            while u > _cap:
+                                u -= _pop(False)[1]
+                        elif size < 0:
+                            u -= size
+                            raise _size_error(size)
+                        _q[key] = size
+                        n += 1
+                        b += size
+                    else:  # not admitted, or the slow path
+                        used = u
+                        store._cold_miss(key, size)
+                        u = used
+            finally:
+                used = u
+                admitted += n
+                admitted_bytes += b
+                hits += out.count(1, 0, i + 1)
+            return out
+
+        return request, request_many
 
 
 class FIFOStore(_QueueStore):
@@ -438,7 +496,7 @@ class FIFOStore(_QueueStore):
     def _hit(self, key: Hashable) -> bool:
         return key in self._q
 
-    def _make_request(self) -> RequestFn:
+    def _make_request(self) -> tuple[RequestFn, RequestManyFn]:
         store = self
         q = self._q
         cap = self.capacity
@@ -452,98 +510,153 @@ class FIFOStore(_QueueStore):
                 hits += 1
                 return True
             if size <= limit:  # -1 on the slow path: see _update_slow
-                u = used + size
-                if u > cap:  # so size > 0: a negative size cannot get here
-                    while u > cap:
-                        u -= popitem(False)[1]
+                used += size
+                if used > cap:  # so size > 0: a negative size cannot get here
+                    while used > cap:
+                        used -= popitem(False)[1]
                 elif size < 0:
+                    used -= size
                     raise _size_error(size)
+                q[key] = size
                 admitted += 1
                 admitted_bytes += size
-                q[key] = size
-                used = u
                 return False
             return store._cold_miss(key, size)
 
-        return request
+        def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
+            nonlocal used, hits, admitted, admitted_bytes
+            keys, sizes = _as_lists(keys, sizes)
+            out = bytearray(b"\x01") * len(keys)
+            i = -1
+            u = used
+            n = b = 0
+            _q, _cap, _pop = q, cap, popitem
+            try:
+                for i, key in enumerate(keys):
+                    if key in _q:
+                        continue
+                    out[i] = 0
+                    size = sizes[i]
+                    if size <= limit:
+                        u += size
+                        if u > _cap:
+                            while u > _cap:
+                                u -= _pop(False)[1]
+                        elif size < 0:
+                            u -= size
+                            raise _size_error(size)
+                        _q[key] = size
+                        n += 1
+                        b += size
+                    else:  # not admitted, or the slow path
+                        used = u
+                        store._cold_miss(key, size)
+                        u = used
+            finally:
+                used = u
+                admitted += n
+                admitted_bytes += b
+                hits += out.count(1, 0, i + 1)
+            return out
+
+        return request, request_many
 
 
 class SieveStore(Store):
     """SIEVE: a visited bit per object and a hand sweeping from old to new.
 
-    The insertion-ordered list is split at the hand: ``passed`` holds the
-    objects older than the hand (already swept, in order), ``ahead`` the hand
-    itself (its first entry) and everything newer. New objects join the end of
-    ``ahead``. An eviction step takes the first of ``ahead``: visited ones
-    lose the bit and move to the end of ``passed``; the first unvisited one is
-    the victim, and the hand is then the next entry of ``ahead``. When
-    ``ahead`` runs out the hand wraps to the oldest object: the two swap, at
+    ``_d`` maps each resident key to its entry ``[size, visited, key, side]``.
+    The insertion-ordered list is two deques of entries split at the hand:
+    ``passed`` holds the objects older than the hand (already swept, in
+    order), ``ahead`` the hand itself (its first live entry) and everything
+    newer. New objects join the end of ``ahead``. An eviction step takes the
+    first of ``ahead``: visited ones lose the bit and move to the end of
+    ``passed``; the first unvisited one is the victim. When ``ahead`` has no
+    live entry left the hand wraps to the oldest object: the two swap, at
     once, so that objects inserted before the next step queue behind the
-    oldest as they do in libCacheSim, where the hand is then empty. The two
-    are closure cells of ``request`` (they are rebound when they swap).
+    oldest as they do in libCacheSim, where the hand is then empty.
+
+    ``remove`` is lazy: it marks the entry dead (``visited`` -1) and the
+    sweep skips it. ``side`` is the deque an entry is in, and ``dead_ahead``
+    and ``dead_passed`` count the dead entries in each, so that a removal
+    that leaves ``ahead`` without a live entry wraps the hand as
+    libCacheSim does. The deques and counts are closure cells of
+    ``request`` (the deques swap).
     """
 
-    __slots__ = ("_sizes", "_visited")
+    __slots__ = ("_d",)
     name = "sieve"
 
-    _ahead = _cell("ahead", "From the hand to the newest object.")
-    _passed = _cell("passed", "From the oldest object to just before the hand.")
+    _ahead = _cell("ahead", "From the hand to the newest object (entries).")
+    _passed = _cell("passed", "From the oldest object to just before the hand (entries).")
+    _dead_ahead = _cell("dead_ahead", "Removed entries still in ahead.")
+    _dead_passed = _cell("dead_passed", "Removed entries still in passed.")
 
     def _setup(self) -> None:
-        self._sizes: dict[Hashable, int] = {}
-        self._visited: set[Hashable] = set()
+        self._d: dict[Hashable, list] = {}
 
     def _has(self, key: object) -> bool:
-        return key in self._sizes
+        return key in self._d
 
     def __len__(self) -> int:
-        return len(self._sizes)
+        return len(self._d)
 
     def keys(self) -> list[Hashable]:
         # Eviction order: from the hand to the newest, then the wrapped part.
-        return [*self._ahead, *self._passed]
+        return [e[2] for q in (self._ahead, self._passed) for e in q if e[1] >= 0]
 
     def size_of(self, key: Hashable) -> int | None:
-        return self._sizes.get(key)
+        e = self._d.get(key)
+        return None if e is None else e[0]
+
+    def _policy_state(self) -> tuple:
+        """The visited keys (for tests comparing two stores)."""
+        return (frozenset(k for k, e in self._d.items() if e[1]),)
 
     def _hit(self, key: Hashable) -> bool:
-        if key in self._sizes:
-            self._visited.add(key)
-            return True
-        return False
+        e = self._d.get(key)
+        if e is None:
+            return False
+        e[1] = 1
+        return True
 
     def _remove(self, key: Hashable) -> int | None:
-        size = self._sizes.pop(key, None)
-        if size is None:
+        e = self._d.pop(key, None)
+        if e is None:
             return None
-        self._visited.discard(key)
+        e[1] = -1  # dead: the sweep skips it
         ahead = self._ahead
-        # Removing the hand's object leaves the hand on its newer neighbour,
-        # as in libCacheSim; past the newest, it restarts from the oldest.
-        if ahead.pop(key, 0) == 0:
-            del self._passed[key]
-        elif not ahead:
-            self._ahead, self._passed = self._passed, ahead
-        self.used -= size
-        return size
+        if e[3] is ahead:
+            dead = self._dead_ahead + 1
+            if dead == len(ahead):
+                # No live entry from the hand on: as in libCacheSim, the
+                # hand moves past the newest and restarts from the oldest.
+                ahead.clear()
+                self._ahead, self._passed = self._passed, ahead
+                self._dead_ahead, self._dead_passed = self._dead_passed, 0
+            else:
+                self._dead_ahead = dead
+        else:
+            self._dead_passed += 1
+        self.used -= e[0]
+        return e[0]
 
-    def _make_request(self) -> RequestFn:
+    def _make_request(self) -> tuple[RequestFn, RequestManyFn]:
         store = self
-        sizes = self._sizes
-        visited = self._visited
-        visit = visited.add
-        unvisit = visited.discard
+        d = self._d
         cap = self.capacity
         limit = self._limit
-        ahead: OrderedDict[Hashable, None] = OrderedDict()
-        passed: OrderedDict[Hashable, None] = OrderedDict()
+        ahead: deque[list] = deque()
+        passed: deque[list] = deque()
+        dead_ahead = dead_passed = 0
         used = hits = admitted = admitted_bytes = 0
         slow = False  # values were stored or on_evict is set
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, admitted, admitted_bytes, ahead, passed
-            if key in sizes:
-                visit(key)
+            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal ahead, passed, dead_ahead, dead_passed
+            if key in d:
+                d[key][1] = 1
                 hits += 1
                 return True
             if not 0 <= size <= limit:
@@ -559,42 +672,74 @@ class SieveStore(Store):
                     while True:  # one eviction step
                         if not ahead:  # the hand wraps round to the oldest object
                             ahead, passed = passed, ahead
-                        k = ahead.popitem(False)[0]
-                        if k in visited:
-                            unvisit(k)
-                            passed[k] = None
+                            dead_ahead, dead_passed = dead_passed, 0
+                        e = ahead.popleft()
+                        v = e[1]
+                        if v > 0:  # visited: clear the bit, the hand moves on
+                            e[1] = 0
+                            e[3] = passed
+                            passed.append(e)
+                        elif v:  # removed earlier: not there any more
+                            dead_ahead -= 1
                         else:
                             break
-                    if not ahead:  # the victim was the newest: restart at the oldest
+                    if not ahead or dead_ahead and dead_ahead == len(ahead):
+                        # The victim was the newest: restart at the oldest.
+                        ahead.clear()
                         ahead, passed = passed, ahead
-                    u -= sizes.pop(k)
+                        dead_ahead, dead_passed = dead_passed, 0
+                    del d[e[2]]
+                    u -= e[0]
                     if slow:
-                        store._evicted(k)
-                sizes[key] = size
-                ahead[key] = None
+                        store._evicted(e[2])
+                e = [size, 0, key, ahead]
+                d[key] = e
+                ahead.append(e)
                 used = u
-                if store._victims:
+                if slow and store._victims:
                     store._flush()
                 return False
-            sizes[key] = size
-            ahead[key] = None
+            e = [size, 0, key, ahead]
+            d[key] = e
+            ahead.append(e)
             used = u
             return False
 
-        return request
+        def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
+            nonlocal hits
+            keys, sizes = _as_lists(keys, sizes)
+            out = bytearray(b"\x01") * len(keys)
+            i = -1
+            get = d.get
+            miss = request
+            try:
+                for i, key in enumerate(keys):
+                    e = get(key)
+                    if e is not None:
+                        e[1] = 1
+                        continue
+                    out[i] = 0
+                    miss(key, sizes[i])
+            finally:
+                hits += out.count(1, 0, i + 1)
+            return out
+
+        return request, request_many
 
 
 class S3FIFOStore(Store):
     """S3-FIFO with libCacheSim's defaults (small 10 %, ghost 90 %, threshold 2).
 
-    ``_small`` and ``_main`` map key to stored size, oldest first; ``_freq``
-    maps every resident key to its access count, so it doubles as the index
-    of resident keys. ``_ghost`` maps recently evicted keys to their sizes.
-    The byte counts of the three queues and the warm-up flag are closure
-    cells of ``request``.
+    ``_d`` maps every resident key to its entry ``[size, freq, key,
+    in_main]``; ``small`` and ``main`` are deques of entries, oldest first,
+    so moving an entry (reinsertion, promotion) is O(1) in C and never
+    touches a dict. ``remove`` is lazy: it marks the entry dead (``freq`` -1)
+    and the queue drops it when it reaches the head. ``_ghost`` maps
+    recently evicted keys to their sizes. The byte counts of the three
+    queues and the warm-up flag are closure cells of ``request``.
     """
 
-    __slots__ = ("_small", "_main", "_ghost", "_freq", "_small_cap", "_main_cap", "_ghost_cap")
+    __slots__ = ("_d", "_small", "_main", "_ghost", "_small_cap", "_main_cap", "_ghost_cap")
     name = "s3fifo"
     SMALL_SIZE_RATIO: Final = 0.1
     GHOST_SIZE_RATIO: Final = 0.9
@@ -623,23 +768,23 @@ class S3FIFOStore(Store):
         self._ghost_cap = int(capacity * self.GHOST_SIZE_RATIO)
         # The admission test: nothing larger than the small queue.
         self._limit = min(self._limit, small_cap)
-        self._small: OrderedDict[Hashable, int] = OrderedDict()
-        self._main: OrderedDict[Hashable, int] = OrderedDict()
+        self._d: dict[Hashable, list] = {}
+        self._small: deque[list] = deque()  # entries, oldest first, dead ones included
+        self._main: deque[list] = deque()
         self._ghost: OrderedDict[Hashable, int] = OrderedDict()
-        self._freq: dict[Hashable, int] = {}
 
     def _has(self, key: object) -> bool:
-        return key in self._freq
+        return key in self._d
 
     def __len__(self) -> int:
-        return len(self._freq)
+        return len(self._d)
 
     def keys(self) -> list[Hashable]:
-        return [*self._small, *self._main]
+        return [e[2] for q in (self._small, self._main) for e in q if e[1] >= 0]
 
     def size_of(self, key: Hashable) -> int | None:
-        size = self._small.get(key)
-        return size if size is not None else self._main.get(key)
+        e = self._d.get(key)
+        return None if e is None else e[0]
 
     def in_ghost(self, key: Hashable) -> bool:
         """Whether ``key`` is remembered by the ghost queue (for tests and metrics)."""
@@ -647,38 +792,48 @@ class S3FIFOStore(Store):
 
     def queue_of(self, key: Hashable) -> str | None:
         """Which queue holds ``key``: "small", "main", "ghost" or None."""
-        if key in self._small:
-            return "small"
-        if key in self._main:
-            return "main"
+        e = self._d.get(key)
+        if e is not None:
+            return "main" if e[3] else "small"
         if key in self._ghost:
             return "ghost"
         return None
 
+    def _policy_state(self) -> tuple:
+        """Frequencies, queues, ghost and warm-up (for tests comparing two stores)."""
+        return (
+            {k: (e[1], e[3]) for k, e in self._d.items()},
+            list(self._ghost.items()),
+            self._warmed,
+        )
+
     def _hit(self, key: Hashable) -> bool:
-        freq = self._freq
-        if key in freq:
-            freq[key] += 1
-            return True
-        return False
+        e = self._d.get(key)
+        if e is None:
+            return False
+        e[1] += 1
+        return True
 
     def _remove(self, key: Hashable) -> int | None:
-        if self._freq.pop(key, None) is None:
+        e = self._d.pop(key, None)
+        if e is None:
             return None
-        size = self._small.pop(key, None)
-        if size is not None:
-            self.small_bytes -= size
+        e[1] = -1  # dead: its queue drops it when it reaches the head
+        if e[3]:
+            self.main_bytes -= e[0]
         else:
-            size = self._main.pop(key)
-            self.main_bytes -= size
-        return size
+            self.small_bytes -= e[0]
+        return e[0]
 
-    def _make_request(self) -> RequestFn:
+    def _make_request(self) -> tuple[RequestFn, RequestManyFn]:
         store = self
+        d = self._d
+        ghost = self._ghost
         small = self._small
         main = self._main
-        ghost = self._ghost
-        freq = self._freq
+        small_pop, small_add = small.popleft, small.append
+        main_pop, main_add = main.popleft, main.append
+        ghost_pop, ghost_popitem = ghost.pop, ghost.popitem
         cap = self.capacity
         limit = self._limit
         small_cap = self._small_cap
@@ -691,81 +846,117 @@ class S3FIFOStore(Store):
 
         def request(key: Hashable, size: int) -> bool:
             nonlocal sb, mb, gb, warmed, hits, admitted, admitted_bytes
-            if key in freq:
-                freq[key] += 1
+            if key in d:
+                d[key][1] += 1
                 hits += 1
                 return True
-            # The ghost entry is consumed even if the object is then not admitted.
-            ghost_hit = False
-            if key in ghost:
-                gb -= ghost.pop(key)
-                ghost_hit = True
             if not 0 <= size <= limit:
                 if size < 0:
                     raise _size_error(size)
+                if key in ghost:  # consumed even though the object is not admitted
+                    gb -= ghost_pop(key)
                 store._rejected += 1
                 return False
-            if sb + mb + size > cap:
+            ghost_hit = key in ghost
+            if ghost_hit:
+                gb -= ghost_pop(key)
+            room = cap - size
+            if sb + mb > room:
                 warmed = True
-                while sb + mb + size > cap:
+                while True:  # one eviction step per round, until the object fits
                     if mb > main_cap or sb == 0:
                         # Main step: reinsert objects that were hit, drop the first that was not.
                         while True:
-                            k, s = main.popitem(False)
-                            f = freq[k]
-                            if f >= 1:
-                                main[k] = s
-                                freq[k] = (f if f < 3 else 3) - 1
-                            else:
+                            e = main_pop()
+                            f = e[1]
+                            if f > 0:
+                                e[1] = (f if f < 3 else 3) - 1
+                                main_add(e)
+                            elif not f:
                                 break
-                        del freq[k]
-                        mb -= s
+                            # else removed earlier: dropped
+                        del d[e[2]]
+                        mb -= e[0]
+                        if slow:
+                            store._evicted(e[2])
+                        if sb + mb <= room:
+                            break
                     else:
                         # Small step: promote objects hit twice, ghost the first that was not.
                         while small:
-                            k, s = small.popitem(False)
-                            if freq[k] >= 2:
-                                main[k] = s
-                                freq[k] = 0
+                            e = small_pop()
+                            f = e[1]
+                            if f >= 2:
+                                e[1] = 0
+                                e[3] = True
+                                main_add(e)
+                                s = e[0]
                                 sb -= s
                                 mb += s
-                            else:
+                            elif f >= 0:
                                 break
+                            # else removed earlier: dropped
                         else:
                             continue  # everything was promoted; no bytes freed yet
-                        del freq[k]
+                        k = e[2]
+                        s = e[0]
+                        del d[k]
                         sb -= s
                         if s <= ghost_cap:  # the ghost is bounded by bytes
                             gb += s
                             while gb > ghost_cap:
-                                gb -= ghost.popitem(False)[1]
+                                gb -= ghost_popitem(False)[1]
                             ghost[k] = s
-                    if slow:
-                        store._evicted(k)
+                        if slow:
+                            store._evicted(k)
+                        if sb + mb <= room:
+                            break
             if ghost_hit:
-                main[key] = size
+                e = [size, 0, key, True]
+                main_add(e)
                 mb += size
             elif size >= small_cap:
                 # Only size == small capacity gets here: libCacheSim evicts for
                 # it and then does not insert it.
                 store._rejected += 1
-                if store._victims:
+                if slow and store._victims:
                     store._flush()
                 return False
             elif not warmed and sb >= small_cap:
-                main[key] = size  # warm-up: small is full before the first eviction
+                e = [size, 0, key, True]  # warm-up: small is full before the first eviction
+                main_add(e)
                 mb += size
             else:
-                small[key] = size
+                e = [size, 0, key, False]
+                small_add(e)
                 sb += size
-            freq[key] = 0
+            d[key] = e
             admitted += 1
             admitted_bytes += size
-            if store._victims:
+            if slow and store._victims:
                 store._flush()
             return False
 
-        return request
+        def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
+            nonlocal hits
+            keys, sizes = _as_lists(keys, sizes)
+            out = bytearray(b"\x01") * len(keys)
+            i = -1
+            get = d.get
+            miss = request
+            try:
+                for i, key in enumerate(keys):
+                    e = get(key)
+                    if e is not None:
+                        e[1] += 1
+                        continue
+                    out[i] = 0
+                    miss(key, sizes[i])
+            finally:
+                hits += out.count(1, 0, i + 1)
+            return out
+
+        return request, request_many
 
 
 POLICIES: dict[str, type[Store]] = {

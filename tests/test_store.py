@@ -309,11 +309,7 @@ def state(store: Store) -> tuple:
         store.evictions,
         store.evicted_bytes,
     )
-    if isinstance(store, SieveStore):
-        return (*common, sorted(store._visited))
-    if isinstance(store, S3FIFOStore):
-        return (*common, dict(store._freq), list(store._ghost.items()), store._warmed)
-    return common
+    return (*common, *store._policy_state())
 
 
 @pytest.mark.parametrize("policy", ALL)
