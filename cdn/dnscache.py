@@ -265,27 +265,48 @@ class DnsModel:
     def _resolve_fast(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray) -> Resolution:
         """No edge is down: the two caches as vectorised renewal problems."""
         n = len(t)
+        if n > 1 and (t[1:] >= t[:-1]).all():
+            # Times only grow: a request before its host's expiry hits the answer
+            # cached before the batch; only the others need the renewal rounds.
+            sub = np.flatnonzero(t >= self.cexp[ck])
+            ids = self.cans[ck]
+            level = np.zeros(n, dtype=np.int8)
+            ids[sub], level[sub] = self._renew_batch(t[sub], pg[sub], ck[sub], True)
+        else:
+            ids, level = self._renew_batch(t, pg, ck, n < 2)
+        edge = np.array(self._first, dtype=np.int32)[ids]
+        return Resolution(edge, edge.copy(), level, np.zeros(n), np.zeros(n, dtype=np.int16))
+
+    def _renew_batch(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray,
+                     in_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(answer id, level) of each request, updating both caches."""
+        n = len(t)
         # Client caches: which requests miss (times only). Arrays *_s are grouped by key.
         oc = _group_order(ck, self.n_clients)
         cks, cts = ck[oc], t[oc]
-        cmiss_s, cstore_s = _renewal(cks, cts, self.client_ttl, self.cexp)
+        cmiss_s, cstore_s = _renewal(cks, cts, self.client_ttl, self.cexp, in_order)
         ms = np.flatnonzero(cmiss_s)
         mb = oc[ms]
-        perm = np.argsort(mb)
-        mi = mb[perm]  # client misses in batch order
+        cmiss = np.zeros(n, dtype=bool)
+        cmiss[mb] = True
+        mi = np.flatnonzero(cmiss)  # client misses in batch order
         # Resolver caches, for the client misses only.
         pgm = pg[mi]
         rk = self._pg_resolver[pgm]
         orr = _group_order(rk, self.n_resolvers)
         rks, rts, rttls = rk[orr], t[mi][orr], self._pg_ttl[pgm][orr]
-        rmiss_s, rstore_s = _renewal(rks, rts, rttls, self.rexp)
+        rmiss_s, rstore_s = _renewal(rks, rts, rttls, self.rexp, in_order)
         rmiss = np.empty(len(mi), dtype=bool)
         rmiss[orr] = rmiss_s
         # The authoritative, in batch order (route may keep state).
         qi = np.flatnonzero(rmiss)
-        ask = self._ask
+        route, known, intern = self.route, self.known_down, self._intern
+        locs = self._pg_location[pgm[qi]].tolist()
         mids = np.full(len(mi), NO_ANSWER, dtype=np.int32)
-        mids[qi] = [ask(p, k) for p, k in zip(pgm[qi].tolist(), rk[qi].tolist(), strict=True)]
+        mids[qi] = [
+            intern(route(loc, k, known)) for loc, k in zip(locs, rk[qi].tolist(), strict=True)
+        ]
+        self.queries += len(locs)
         # A hit answers what its key's last stored miss (or the entry before the batch) holds.
         rids_s = mids[orr]
         ans = _fill(rstore_s, rids_s[rstore_s], rks, self.rans[rks])
@@ -293,17 +314,16 @@ class DnsModel:
         _store(self.rexp, self.rans, rks, rts, rttls, rstore_s, ans)
         mids[orr] = ans
         # Client hits the same way, from the client misses' answers.
-        at_ms = np.empty(len(ms), dtype=np.int32)
-        at_ms[perm] = mids
+        ids = np.empty(n, dtype=np.int32)
+        ids[mi] = mids
+        at_ms = ids[mb]
         ans = _fill(cstore_s, at_ms[cstore_s[ms]], cks, self.cans[cks])
         ans[ms] = at_ms
         _store(self.cexp, self.cans, cks, cts, self.client_ttl, cstore_s, ans)
-        ids = np.empty(n, dtype=np.int32)
         ids[oc] = ans
-        edge = np.array(self._first, dtype=np.int32)[ids]
         level = np.zeros(n, dtype=np.int8)
         level[mi] = np.where(rmiss, 2, 1)
-        return Resolution(edge, edge.copy(), level, np.zeros(n), np.zeros(n, dtype=np.int16))
+        return ids, level
 
 
 # --- vectorised cache helpers: arrays grouped by key, batch order within a key ---------
@@ -317,14 +337,16 @@ def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
     return np.argsort(keys, kind="stable")
 
 
-def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray,
-             exp0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.ndarray,
+             in_time_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Lookups of caches keyed ``ks`` at times ``ts``: (missed, stored) masks.
 
     A lookup misses iff ``t >= expiry``; a miss with ``ttl > 0`` stores, setting
     ``expiry = t + ttl``; ``exp0[key]`` is the expiry before the batch. Each
     round finds every key's next storing miss: its first undecided lookup at or
-    past the expiry in force; the lookups before it hit.
+    past the expiry in force; the lookups before it hit. ``in_time_order``: times
+    never decrease within a key, so every lookup after a key's first one at or
+    past the expiry is at or past it too.
     """
     n = len(ks)
     stored = np.zeros(n, dtype=bool)
@@ -347,11 +369,15 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray,
         np.not_equal(kw[1:], kw[:-1], out=first[1:])
         pos, key = act[w[first]], kw[first]
         stored[pos] = True
-        miss_at[key] = pos
         new_exp[key] = ts[pos] + (ttl if scalar else ttl[pos])
-        later = act > miss_at[kact]
-        miss_at[key] = n
-        act, kact = act[later], kact[later]
+        if in_time_order:  # the lookups after each miss are the other candidates
+            rest = ~first
+            act, kact = act[w[rest]], kw[rest]
+        else:
+            miss_at[key] = pos
+            later = act > miss_at[kact]
+            miss_at[key] = n
+            act, kact = act[later], kact[later]
         tact, exp = ts[act], new_exp[kact]
     else:  # many misses per key (tiny TTLs): finish the keys left one by one
         cur: dict[int, float] = {}
@@ -377,10 +403,9 @@ def _fill(stored: np.ndarray, vals: np.ndarray, ks: np.ndarray, before: np.ndarr
     pos = np.flatnonzero(stored)
     if not pos.size:
         return before.copy()
-    c = np.cumsum(stored) - 1  # index in pos of the last stored lookup so far
-    ok = ks[pos[c]] == ks
-    ok &= c >= 0
-    return np.where(ok, vals[c], before)
+    c = np.cumsum(stored)  # 1 + index in pos of the last stored lookup so far (0: none)
+    key = np.concatenate(([-1], ks[pos]))  # keys are >= 0: slot 0 matches nothing
+    return np.where(key[c] == ks, np.concatenate(([0], vals))[c], before)
 
 
 def _store(exp: np.ndarray, ans: np.ndarray, ks: np.ndarray, ts: np.ndarray,
