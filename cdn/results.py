@@ -11,6 +11,12 @@ the batch boundaries were: integer addition does not care about order. The
 client-to-edge mapping distance takes only (places x edges) values, so it is
 counted per (resolver kind, place, edge) and its percentiles are exact.
 
+A batch costs a few passes: one ``bincount`` of a combined code (resolver kind,
+place, edge, served from cache) yields the mapping counts and, as sums over
+that small table, the requests and hits per place, kind and edge; the time
+series counts (interval, error, origin fetch, from cache) in one more, over the
+intervals the batch spans only.
+
 ``Stats.summary()`` builds the summary.json dict (no wall-clock values, floats
 rounded, so the same scenario and seed give byte-identical files);
 ``write_results`` writes files to a temporary name and renames them.
