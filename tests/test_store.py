@@ -452,3 +452,255 @@ def test_switching_the_callback_on_and_off_keeps_decisions(policy):
         watched.request("neg", -1)
     assert watched.request("big", 61) is False and "big" not in watched
     assert evicted  # the callback saw evictions while it was set
+
+
+# -- request_many: the batch form of request ------------------------------------------
+
+
+def batched(store: Store, trace: list[tuple[int, int]], chunks: list[int]) -> list[bool]:
+    """``trace`` through ``request_many`` in chunks of the given sizes (cycled)."""
+    flags: list[bool] = []
+    pos = i = 0
+    while pos < len(trace):
+        part = trace[pos : pos + chunks[i % len(chunks)]]
+        out = store.request_many([k for k, _ in part], [s for _, s in part])
+        assert isinstance(out, bytearray) and len(out) == len(part)
+        assert set(out) <= {0, 1}
+        flags += [bool(b) for b in out]
+        pos += len(part)
+        i += 1
+    return flags
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_request_many_equals_request_one_by_one(policy):
+    for seed, capacity, cap_obj in ((11, 200, None), (12, 57, None), (13, 1000, 120), (14, 30, 9)):
+        trace = random_trace(seed, 4000, 90, 45)
+        one = make_store(policy, capacity, max_object_size=cap_obj)
+        many = make_store(policy, capacity, max_object_size=cap_obj)
+        expected = [one.request(k, s) for k, s in trace]
+        assert batched(many, trace, [1, 0, 7, 250, 3, 1000]) == expected
+        assert state(many) == state(one)
+        assert many.hits == sum(expected) > 100
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_request_many_inputs(policy):
+    np = pytest.importorskip("numpy")
+    store = make_store(policy, 1000)
+    assert store.request_many([], []) == bytearray()
+    out = store.request_many(np.array([1, 2, 1, 3], dtype=np.int64), np.array([5, 5, 5, 5]))
+    assert np.frombuffer(out, dtype=np.bool_).tolist() == [False, False, True, False]
+    assert all(type(k) is int for k in store)  # numpy scalars are not stored
+    assert store.request_many((k for k in (2, 4)), (5, 5)) == bytearray([1, 0])
+    with pytest.raises(ValueError, match="2 keys and 3 sizes"):
+        store.request_many([1, 2], [5, 5, 5])
+    assert (store.hits, store.misses, len(store)) == (2, 4, 4)
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_request_many_stops_at_a_negative_size(policy):
+    """A bad item raises; the store is left as the calls before it left it."""
+    trace = random_trace(21, 300, 40, 30)
+    bad = 170
+    one = make_store(policy, 120)
+    many = make_store(policy, 120)
+    for k, s in trace[:bad]:
+        one.request(k, s)
+    keys = [k for k, _ in trace]
+    sizes = [s for _, s in trace]
+    keys[bad], sizes[bad] = "new", -4
+    with pytest.raises(ValueError, match="non-negative"):
+        many.request_many(keys, sizes)
+    assert state(many) == state(one)
+    # A bad size for a stored key is a hit: the stored size counts, not the request's.
+    k0 = one.keys()[0]
+    assert many.request_many([k0], [-1]) == bytearray([1])
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_request_many_with_values_and_callbacks(policy):
+    """The slow path (values stored, on_evict set): the same decisions and callbacks."""
+    trace = random_trace(31, 3000, 100, 50)
+    stores = [make_store(policy, 300, max_object_size=80) for _ in range(2)]
+    seen: list[list] = [[], []]
+    for store, log in zip(stores, seen, strict=True):
+        store.insert("v", 10, value="value")
+        store.on_evict = lambda key, value, log=log: log.append((key, value))
+    one, many = stores
+    expected = [one.request(k, s) for k, s in trace]
+    assert batched(many, trace, [500, 1, 64]) == expected
+    assert seen[0] == seen[1] and len(seen[0]) > 100
+    assert ("v", "value") in seen[0]
+    assert state(one) == state(many)
+
+
+# -- removal against naive references written from EVICTION.md ------------------------
+
+
+class NaiveSieve:
+    """SIEVE as EVICTION.md section 4 words it, on a Python list, with removal
+    as libCacheSim does it (removing the hand's object moves the hand on)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.order: list = []  # oldest first
+        self.size: dict = {}
+        self.visited: dict = {}
+        self.hand = None  # a key, or None: start from the oldest
+
+    def request(self, k, s) -> bool:
+        if k in self.size:
+            self.visited[k] = True
+            return True
+        if s > self.capacity:
+            return False
+        while sum(self.size.values()) + s > self.capacity:
+            i = self.order.index(self.hand) if self.hand is not None else 0
+            while self.visited[self.order[i]]:
+                self.visited[self.order[i]] = False
+                i = (i + 1) % len(self.order)
+            self.hand = self.order[i + 1] if i + 1 < len(self.order) else None
+            self._unlink(self.order[i])
+        self.order.append(k)
+        self.size[k] = s
+        self.visited[k] = False
+        return False
+
+    def remove(self, k) -> None:
+        if k in self.size:
+            if self.hand == k:
+                i = self.order.index(k)
+                self.hand = self.order[i + 1] if i + 1 < len(self.order) else None
+            self._unlink(k)
+
+    def _unlink(self, k) -> None:
+        self.order.remove(k)
+        del self.size[k], self.visited[k]
+
+    def newest(self):
+        return self.order[-1]
+
+    def eviction_order(self) -> list:
+        i = self.order.index(self.hand) if self.hand is not None else 0
+        return self.order[i:] + self.order[:i]
+
+
+class NaiveS3FIFO:
+    """S3-FIFO as EVICTION.md section 5 words it, on Python lists; removal
+    takes the object out of its queue."""
+
+    def __init__(self, capacity: int) -> None:
+        self.C = capacity
+        self.S = int(capacity * 0.1)
+        self.M = capacity - self.S
+        self.G = int(capacity * 0.9)
+        self.small: list = []
+        self.main: list = []
+        self.ghost: list = []  # (key, size), oldest first
+        self.size: dict = {}
+        self.freq: dict = {}
+        self.warmed = False
+
+    def bytes(self, q: list) -> int:
+        return sum(self.size[k] for k in q)
+
+    def request(self, k, s) -> bool:
+        if k in self.size:
+            self.freq[k] += 1
+            return True
+        ghost_hit = any(g == k for g, _ in self.ghost)
+        self.ghost = [(g, gs) for g, gs in self.ghost if g != k]
+        if s > self.S:
+            return False
+        while self.bytes(self.small) + self.bytes(self.main) + s > self.C:
+            self.warmed = True
+            if self.bytes(self.main) > self.M or self.bytes(self.small) == 0:
+                while True:
+                    x = self.main.pop(0)
+                    if self.freq[x] >= 1:
+                        self.main.append(x)
+                        self.freq[x] = min(self.freq[x], 3) - 1
+                    else:
+                        self._drop(x)
+                        break
+            else:
+                while self.small:
+                    x = self.small.pop(0)
+                    if self.freq[x] >= 2:
+                        self.main.append(x)
+                        self.freq[x] = 0
+                    else:
+                        xs = self.size[x]
+                        self._drop(x)
+                        if xs <= self.G:
+                            while sum(gs for _, gs in self.ghost) + xs > self.G:
+                                self.ghost.pop(0)
+                            self.ghost.append((x, xs))
+                        break
+        if ghost_hit:
+            self.main.append(k)
+        elif s >= self.S:
+            return False
+        elif not self.warmed and self.bytes(self.small) >= self.S:
+            self.main.append(k)
+        else:
+            self.small.append(k)
+        self.size[k] = s
+        self.freq[k] = 0
+        return False
+
+    def _drop(self, k) -> None:
+        del self.size[k], self.freq[k]
+
+    def remove(self, k) -> None:
+        if k in self.size:
+            (self.small if k in self.small else self.main).remove(k)
+            self._drop(k)
+
+    def newest(self):
+        return (self.small + self.main)[-1]
+
+    def eviction_order(self) -> list:
+        return self.small + self.main
+
+
+@pytest.mark.parametrize("naive", [NaiveSieve, NaiveS3FIFO])
+def test_removal_matches_a_naive_reference(naive):
+    """Removes (lazy in the store) interleaved with requests, one by one and in
+    batches: the same answers, order and sizes as the plain list version."""
+    policy = "sieve" if naive is NaiveSieve else "s3fifo"
+    rng = random.Random(41)
+    for case in range(40):
+        capacity = rng.choice([10, 20, 37, 100, 300])
+        store, ref = make_store(policy, capacity), naive(capacity)
+        n_keys = rng.choice([5, 20, 60])
+        batch: list[tuple[int, int, bool]] = []  # (key, size, expected) not yet sent
+
+        def flush(store=store, batch=batch) -> None:
+            if batch:
+                keys, sizes, expected = zip(*batch, strict=True)
+                assert store.request_many(keys, sizes) == bytearray(expected)
+                batch.clear()
+
+        for step in range(500):
+            k = rng.randrange(n_keys)
+            if rng.random() < 0.15:
+                flush()
+                if ref.size and rng.random() < 0.4:
+                    k = ref.newest()  # often where the SIEVE hand rests
+                store.remove(k)
+                ref.remove(k)
+            else:
+                s = rng.randint(1, max(1, capacity // 6))
+                expected = ref.request(k, s)
+                if rng.random() < 0.5:
+                    batch.append((k, s, expected))
+                    continue
+                flush()
+                assert store.request(k, s) == expected, (case, step)
+            order = ref.eviction_order()
+            assert store.keys() == order, (case, step)
+            assert [store.size_of(x) for x in order] == [ref.size[x] for x in order]
+        flush()
+        assert store.used == sum(ref.size.values()) <= capacity

@@ -13,12 +13,14 @@ asserted as a check independent of the installed libcachesim.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import libcachesim as lcs  # a declared test dependency: fail loudly if it is missing
 import numpy as np
 import pytest
 
 from edge.store import make_store
+from tests.test_store import state
 
 N_OBJ = 100_000
 N_REQ = 200_000
@@ -190,6 +192,32 @@ def test_hits_equal_libcachesim_200k(trace, libcachesim_results, policy, frac):
     ours = replay(policy, capacity, klist, slist)
     assert ours == libcachesim_results[policy, frac]
     assert ours[0] > N_REQ // 5  # a meaningful cache, not an empty one
+
+
+@pytest.mark.parametrize("frac", FRACTIONS)
+@pytest.mark.parametrize("policy", list(POLICIES))
+def test_request_many_equals_request_and_libcachesim_200k(trace, libcachesim_results, policy, frac):
+    """The batch API, in chunks of uneven sizes (as the simulator sends them):
+    the same answers and final state as the calls one by one, and
+    libcachesim's hits and hit bytes."""
+    _, _, klist, slist = trace
+    capacity = int(frac * working_set_bytes(klist, slist))
+    one, many = make_store(policy, capacity), make_store(policy, capacity)
+    expected = bytearray(map(one.request, klist, slist))
+    flags = bytearray()
+    pos = 0
+    for i, chunk in enumerate(itertools.cycle((1, 0, 4_999, 20_000, 37, 70_000))):
+        if pos >= N_REQ:
+            break
+        flags += many.request_many(klist[pos : pos + chunk], slist[pos : pos + chunk])
+        pos += chunk
+        if i == 3:  # numpy arrays are accepted too
+            flags += many.request_many(trace[0][pos : pos + 999], trace[1][pos : pos + 999])
+            pos += 999
+    assert flags == expected
+    assert state(many) == state(one)
+    hit_bytes = sum(itertools.compress(slist, flags))
+    assert (many.hits, hit_bytes) == libcachesim_results[policy, frac]
 
 
 @pytest.mark.parametrize("policy", list(POLICIES))
