@@ -76,6 +76,14 @@ DIURNAL_SHAPES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "evening": _evening,
     "flat": _flat,
 }
+# A bound on |f'(hour)| per shape: thinning then evaluates f only for the few
+# candidates whose draw is that close to their place's level (see _keep). A
+# shape without a bound is evaluated for every candidate.
+DIURNAL_SLOPES: dict[str, float] = {
+    "sine": 2 * math.pi / 24,
+    "evening": 3 * 2 * math.pi / 24,
+    "flat": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,7 @@ class Generator:
         self.seed = int(seed)
         self.diurnal = float(diurnal)
         self.shape = DIURNAL_SHAPES[diurnal_shape]
+        self.slope = DIURNAL_SLOPES.get(diurnal_shape)
         self.start_hour = float(start_hour_utc)
         self.keepalive = float(keepalive)
         self.service_sampler = service_sampler or (lambda rng, n: np.zeros(n))
@@ -231,18 +240,41 @@ class Generator:
         t = rng.uniform(t0, t1, n)
         place = self._draw_places(rng, n, region)
         if self.diurnal > 0:
-            hour = t / 3600.0
-            hour += self.start_hour
-            hour += self.pop.utc_offset_h[place]
-            np.remainder(hour, 24.0, out=hour)
-            level = self.shape(hour)
-            level *= self.diurnal
-            level += 1.0
             draw = rng.random(n)
             draw *= 1.0 + self.diurnal
-            keep = draw < level
+            keep = self._keep(t, place, draw, t0, t1)
             t, place = t[keep], place[keep]
         return t, place
+
+    def _level(self, t: np.ndarray, place: np.ndarray) -> np.ndarray:
+        """``1 + diurnal * shape(local hour)``: a candidate survives if its draw is below."""
+        hour = t / 3600.0
+        hour += self.start_hour
+        hour += self.pop.utc_offset_h[place]
+        np.remainder(hour, 24.0, out=hour)
+        level = self.shape(hour)
+        level *= self.diurnal
+        level += 1.0
+        return level
+
+    def _keep(self, t, place, draw, t0: float, t1: float) -> np.ndarray:
+        """``draw < _level(t, place)``, evaluating the shape only near the threshold.
+
+        Within [t0, t1) a place's level differs from its level at the middle of
+        the window by at most ``diurnal * slope * half the window in hours``: a
+        draw farther than that (plus a margin far above rounding) from the
+        middle level is decided by it; only the rest get their own level.
+        """
+        if self.slope is None or len(t) < 1024:
+            return draw < self._level(t, place)
+        places = np.arange(len(self.pop.weights))
+        middle = self._level(np.full(len(places), 0.5 * (t0 + t1)), places)
+        band = self.diurnal * self.slope * (t1 - t0) / 7200.0 + 1e-9
+        off = draw - middle[place]
+        keep = off < -band
+        near = np.flatnonzero(np.abs(off) <= band)
+        keep[near] = draw[near] < self._level(t[near], place[near])
+        return keep
 
     def block_requests(self, k: int) -> Requests:
         """All requests of generation block ``k`` (time window [k*B, (k+1)*B))."""

@@ -151,3 +151,28 @@ def test_time_order_is_a_stable_argsort():
     np.testing.assert_array_equal(time_order(t, t0, t1), np.argsort(t, kind="stable"))
     for small in (t[:0], t[:1], np.array([3.0, 1.0, 2.0])):
         np.testing.assert_array_equal(time_order(small, 0.0, 4.0), np.argsort(small))
+
+
+@pytest.mark.parametrize("shape", ["sine", "evening", "flat"])
+def test_thinning_shortcut_never_changes_a_decision(shape):
+    # Places all around the clock; windows from a second to two days (wrapping midnight).
+    offsets = np.linspace(-12.0, 14.0, 27)
+    gen = Generator(population(np.ones(27), offsets=offsets), CATALOG, rate=1000.0, seed=6,
+                    diurnal=0.8, diurnal_shape=shape, start_hour_utc=23.5)  # fmt: skip
+    rng = np.random.default_rng(7)
+    for t0, t1 in [(0.0, 1.0), (1800.0, 5400.0), (0.0, 172_800.0)]:
+        n = 200_000
+        t = rng.uniform(t0, t1, n)
+        place = rng.integers(0, 27, n)
+        level = gen._level(t, place)
+        draw = rng.random(n) * 1.8
+        draw[::3] = level[::3]  # on the threshold, and one step either side
+        draw[1::3] = np.nextafter(level[1::3], 0)
+        draw[2::9] = np.nextafter(level[2::9], 2)
+        np.testing.assert_array_equal(gen._keep(t, place, draw, t0, t1), draw < level)
+    # and whole streams agree with the shape evaluated for every candidate
+    fast = all_requests(gen, duration=200.0, requests=None)
+    gen.slope = None
+    slow = all_requests(gen, duration=200.0, requests=None)
+    np.testing.assert_array_equal(fast.t, slow.t)
+    np.testing.assert_array_equal(fast.place, slow.place)
