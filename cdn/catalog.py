@@ -122,6 +122,7 @@ class InverseCdf:
         self.table = table.astype(np.int32 if last < 2**31 else np.int64)
         span = int(np.diff(self.table).max(initial=0))
         self.steps = tuple(1 << s for s in reversed(range(span.bit_length())))
+        self._below = np.concatenate([[-np.inf], cdf])  # _below[i] = cdf[i - 1]
 
     def __call__(self, u: np.ndarray) -> np.ndarray:
         """Indices for uniform numbers ``u`` in [0, 1) (int64)."""
@@ -134,11 +135,11 @@ class InverseCdf:
         lo = self.table[k]
         if self.steps:
             hi = self.table[1:][k]
-            cdf = self.cdf
+            below = self._below
             for step in self.steps:  # binary lifting: the largest lo <= hi with cdf[lo-1] <= u
                 cand = lo + step
                 np.minimum(cand, hi, out=cand)
-                lo = np.where(cdf[cand - 1] <= u, cand, lo)
+                lo = np.where(below[cand] <= u, cand, lo)
         return lo.astype(np.int64)
 
 
