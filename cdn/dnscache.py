@@ -263,7 +263,7 @@ class DnsModel:
         return -1, wait, failed
 
     def _resolve_fast(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray) -> Resolution:
-        """No edge is down: the two caches as vectorised renewal problems."""
+        """No edge is down: both caches as vectorised renewal problems."""
         n = len(t)
         if n > 1 and (t[1:] >= t[:-1]).all():
             # Times only grow: a request before its host's expiry hits the answer
@@ -271,62 +271,132 @@ class DnsModel:
             sub = np.flatnonzero(t >= self.cexp[ck])
             ids = self.cans[ck]
             level = np.zeros(n, dtype=np.int8)
-            ids[sub], level[sub] = self._renew_batch(t[sub], pg[sub], ck[sub], True)
+            ids[sub], level[sub] = self._renew(t[sub], pg[sub], ck[sub], True, True)
         else:
-            ids, level = self._renew_batch(t, pg, ck, n < 2)
+            ids, level = self._renew(t, pg, ck, n < 2, False)
         edge = np.array(self._first, dtype=np.int32)[ids]
         return Resolution(edge, edge.copy(), level, np.zeros(n), np.zeros(n, dtype=np.int16))
 
-    def _renew_batch(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray,
-                     in_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """(answer id, level) of each request, updating both caches."""
+    def _renew(self, t: np.ndarray, pg: np.ndarray, ck: np.ndarray, in_order: bool,
+               due: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(answer id, level) of each request, updating both caches; ``due``: every
+        request is at or past its host's expiry."""
         n = len(t)
-        # Client caches: which requests miss (times only). Arrays *_s are grouped by key.
-        oc = _group_order(ck, self.n_clients)
-        cks, cts = ck[oc], t[oc]
-        cmiss_s, cstore_s = _renewal(cks, cts, self.client_ttl, self.cexp, in_order)
-        ms = np.flatnonzero(cmiss_s)
-        mb = oc[ms]
-        cmiss = np.zeros(n, dtype=bool)
-        cmiss[mb] = True
-        mi = np.flatnonzero(cmiss)  # client misses in batch order
-        # Resolver caches, for the client misses only.
+        cmiss, cstored, csrc = _lookups(ck, t, self.client_ttl, self.cexp, in_order, due)
+        mi = np.flatnonzero(cmiss)  # client misses go to the resolver, in batch order
         pgm = pg[mi]
-        rk = self._pg_resolver[pgm]
-        orr = _group_order(rk, self.n_resolvers)
-        rks, rts, rttls = rk[orr], t[mi][orr], self._pg_ttl[pgm][orr]
-        rmiss_s, rstore_s = _renewal(rks, rts, rttls, self.rexp, in_order)
-        rmiss = np.empty(len(mi), dtype=bool)
-        rmiss[orr] = rmiss_s
+        rk, rt, rttl = self._pg_resolver[pgm], t[mi], self._pg_ttl[pgm]
+        rmiss, rstored, rsrc = _lookups(rk, rt, rttl, self.rexp, in_order, False)
         # The authoritative, in batch order (route may keep state).
         qi = np.flatnonzero(rmiss)
         route, known, intern = self.route, self.known_down, self._intern
         locs = self._pg_location[pgm[qi]].tolist()
-        mids = np.full(len(mi), NO_ANSWER, dtype=np.int32)
-        mids[qi] = [
+        asked = np.full(len(mi), NO_ANSWER, dtype=np.int32)
+        asked[qi] = [
             intern(route(loc, k, known)) for loc, k in zip(locs, rk[qi].tolist(), strict=True)
         ]
         self.queries += len(locs)
-        # A hit answers what its key's last stored miss (or the entry before the batch) holds.
-        rids_s = mids[orr]
-        ans = _fill(rstore_s, rids_s[rstore_s], rks, self.rans[rks])
-        ans[rmiss_s] = rids_s[rmiss_s]
-        _store(self.rexp, self.rans, rks, rts, rttls, rstore_s, ans)
-        mids[orr] = ans
-        # Client hits the same way, from the client misses' answers.
-        ids = np.empty(n, dtype=np.int32)
-        ids[mi] = mids
-        at_ms = ids[mb]
-        ans = _fill(cstore_s, at_ms[cstore_s[ms]], cks, self.cans[cks])
-        ans[ms] = at_ms
-        _store(self.cexp, self.cans, cks, cts, self.client_ttl, cstore_s, ans)
-        ids[oc] = ans
+        mans = np.where(rsrc >= 0, asked[rsrc], self.rans[rk])
+        _store(self.rexp, self.rans, rk, rt, rttl, rstored, mans)
+        full = np.empty(n, dtype=np.int32)
+        full[mi] = mans
+        ids = np.where(csrc >= 0, full[csrc], self.cans[ck])
+        _store(self.cexp, self.cans, ck, t, self.client_ttl, cstored, ids)
         level = np.zeros(n, dtype=np.int8)
-        level[mi] = np.where(rmiss, 2, 1)
+        level[mi] = 1
+        level[mi[qi]] = 2
         return ids, level
 
 
-# --- vectorised cache helpers: arrays grouped by key, batch order within a key ---------
+# --- vectorised caches -------------------------------------------------------------------
+# A batch of lookups of one kind of cache: ``keys`` (which cache), ``t`` and ``ttl``
+# per lookup, ``exp0[key]`` the expiry before the batch. A lookup misses iff
+# ``t >= expiry``; a miss with ``ttl > 0`` stores (``expiry = t + ttl``). The
+# result is (missed, stored, source): the source of a lookup is the position of
+# the stored miss whose answer it gets (itself for a miss; -1: the answer cached
+# before the batch).
+Lookups = tuple[np.ndarray, np.ndarray, np.ndarray]  # (missed, stored, source)
+
+
+def _lookups(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray, exp0: np.ndarray,
+             in_order: bool, due: bool) -> Lookups:  # fmt: skip
+    """``in_order``: times never decrease; ``due``: every lookup is at or past its
+    key's expiry (so each key's first lookup misses)."""
+    can = np.asarray(ttl > 0)
+    if not can.any():  # nothing is stored: the expiries stay as they are
+        miss = np.ones(len(t), dtype=bool) if due else t >= exp0[keys]
+        return miss, np.zeros(len(t), dtype=bool), np.where(miss, np.arange(len(t)), -1)
+    if in_order and can.all():
+        return _lookups_in_order(keys, t, ttl, exp0, due)
+    return _lookups_grouped(keys, t, ttl, exp0, in_order)
+
+
+def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
+                      exp0: np.ndarray, due: bool) -> Lookups:  # fmt: skip
+    """Times in order, every lookup stores on a miss. Each round, the lookups still
+    undecided are those after their key's last miss; the ones before the expiry
+    hit that miss's answer, and among the rest each key's first misses."""
+    n, n_keys = len(t), len(exp0)
+    scalar = np.ndim(ttl) == 0
+    miss = np.zeros(n, dtype=bool)
+    src = np.full(n, -1)
+    latest = np.full(n_keys, -1)  # per key: its last miss so far
+    first = np.full(n_keys, n)  # per key: its first candidate this round (n: none)
+    new_exp = np.empty(n_keys)
+    act, kact, tact = np.arange(n), keys, t
+    exp = None if due else exp0[keys]
+    for _ in range(MAX_ROUNDS):
+        if exp is None:
+            cand, kc = act, kact
+        else:
+            c = tact >= exp
+            hit = ~c
+            src[act[hit]] = latest[kact[hit]]
+            cand, kc = act[c], kact[c]
+        if not cand.size:
+            return miss, miss, src
+        np.minimum.at(first, kc, cand)
+        is_first = first[kc] == cand
+        pos, key = cand[is_first], kc[is_first]
+        first[key] = n
+        miss[pos] = True
+        src[pos] = pos
+        latest[key] = pos
+        new_exp[key] = t[pos] + (ttl if scalar else ttl[pos])
+        rest = ~is_first
+        act, kact = cand[rest], kc[rest]
+        tact, exp = t[act], new_exp[kact]
+    # Many misses per key (tiny TTLs): finish the lookups left one by one.
+    cur: dict[int, tuple[float, int]] = {}
+    ttl_act = np.broadcast_to(ttl, t.shape)[act]
+    for a, k, tt, e, d in zip(act.tolist(), kact.tolist(), tact.tolist(), exp.tolist(),
+                              ttl_act.tolist(), strict=True):  # fmt: skip
+        e, last = cur.get(k, (e, latest[k]))
+        if tt >= e:
+            miss[a] = True
+            src[a] = a
+            cur[k] = (tt + d, a)
+        else:
+            src[a] = last
+    return miss, miss, src
+
+
+def _lookups_grouped(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
+                     exp0: np.ndarray, in_order: bool) -> Lookups:  # fmt: skip
+    """Any order, any TTLs: lookups grouped by key (batch order kept within)."""
+    n = len(t)
+    o = _group_order(keys, len(exp0))
+    ks, ts = keys[o], t[o]
+    ttl_s = ttl if np.ndim(ttl) == 0 else ttl[o]
+    miss_s, stored_s = _renewal(ks, ts, ttl_s, exp0, in_order)
+    last = _last_stored(stored_s, ks)
+    src_s = np.where(last >= 0, o[last], -1)
+    src_s[miss_s] = o[miss_s]
+    miss, stored, src = np.empty(n, dtype=bool), np.empty(n, dtype=bool), np.empty(n, np.int64)
+    miss[o], stored[o], src[o] = miss_s, stored_s, src_s
+    return miss, stored, src
+
+
 def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
     """A stable order grouping equal keys (LSD radix sort on 16-bit digits)."""
     if n_keys <= 1 << 16:
@@ -338,16 +408,11 @@ def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
 
 
 def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.ndarray,
-             in_time_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Lookups of caches keyed ``ks`` at times ``ts``: (missed, stored) masks.
-
-    A lookup misses iff ``t >= expiry``; a miss with ``ttl > 0`` stores, setting
-    ``expiry = t + ttl``; ``exp0[key]`` is the expiry before the batch. Each
-    round finds every key's next storing miss: its first undecided lookup at or
-    past the expiry in force; the lookups before it hit. ``in_time_order``: times
-    never decrease within a key, so every lookup after a key's first one at or
-    past the expiry is at or past it too.
-    """
+             in_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(missed, stored) for lookups grouped by key. Each round finds every key's
+    next storing miss: its first undecided lookup at or past the expiry in force;
+    the lookups before it hit. ``in_order``: times never decrease within a key,
+    so every lookup after a key's first one at or past the expiry is too."""
     n = len(ks)
     stored = np.zeros(n, dtype=bool)
     scalar = np.ndim(ttl) == 0
@@ -357,7 +422,7 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.n
     else:
         act = np.flatnonzero(np.broadcast_to(can, ks.shape))
         kact, tact = ks[act], ts[act]
-    exp = exp0[kact]  # expiry in force for each undecided lookup
+    exp = exp0[kact]  # expiry in force for each undecided lookup that can store
     miss_at = np.full(len(exp0), n)  # per key: its storing miss this round
     new_exp = np.empty(len(exp0))
     for _ in range(MAX_ROUNDS):
@@ -370,7 +435,7 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.n
         pos, key = act[w[first]], kw[first]
         stored[pos] = True
         new_exp[key] = ts[pos] + (ttl if scalar else ttl[pos])
-        if in_time_order:  # the lookups after each miss are the other candidates
+        if in_order:  # the lookups after each miss are the other candidates
             rest = ~first
             act, kact = act[w[rest]], kw[rest]
         else:
@@ -389,34 +454,29 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.n
                 cur[k] = t + d
     if np.all(can):
         return stored, stored
-    if scalar:
-        return ts >= exp0[ks], stored
     # Lookups that cannot store compare with the expiry their key has at that point.
-    pos = np.flatnonzero(stored)
-    in_force = _fill(stored, ts[pos] + ttl[pos], ks, exp0[ks])
+    last = _last_stored(stored, ks)
+    in_force = np.where(last >= 0, ts[last] + ttl[last], exp0[ks])
     return stored | (~can & (ts >= in_force)), stored
 
 
-def _fill(stored: np.ndarray, vals: np.ndarray, ks: np.ndarray, before: np.ndarray) -> np.ndarray:
-    """Per lookup: the value (``vals``, one per stored lookup, in order) of its
-    key's last stored lookup up to it, else ``before``."""
+def _last_stored(stored: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """Per lookup (grouped by key): its key's last stored lookup up to it, or -1."""
     pos = np.flatnonzero(stored)
-    if not pos.size:
-        return before.copy()
     c = np.cumsum(stored)  # 1 + index in pos of the last stored lookup so far (0: none)
     key = np.concatenate(([-1], ks[pos]))  # keys are >= 0: slot 0 matches nothing
-    return np.where(key[c] == ks, np.concatenate(([0], vals))[c], before)
+    return np.where(key[c] == ks, np.concatenate(([-1], pos))[c], -1)
 
 
-def _store(exp: np.ndarray, ans: np.ndarray, ks: np.ndarray, ts: np.ndarray,
+def _store(exp: np.ndarray, ans: np.ndarray, keys: np.ndarray, t: np.ndarray,
            ttl: float | np.ndarray, stored: np.ndarray, ids: np.ndarray) -> None:  # fmt: skip
     """Write each key's last stored lookup back into the cache arrays."""
     pos = np.flatnonzero(stored)
     if not pos.size:
         return
-    k = ks[pos]
-    last = np.ones(len(pos), dtype=bool)
-    np.not_equal(k[1:], k[:-1], out=last[:-1])
-    pos, k = pos[last], k[last]
-    exp[k] = ts[pos] + (ttl if np.ndim(ttl) == 0 else ttl[pos])
+    last = np.full(len(exp), -1)
+    np.maximum.at(last, keys[pos], pos)
+    k = np.flatnonzero(last >= 0)
+    pos = last[k]
+    exp[k] = t[pos] + (ttl if np.ndim(ttl) == 0 else ttl[pos])
     ans[k] = ids[pos]

@@ -54,8 +54,8 @@ class ReferenceDns:
                 e, wait, failed = self.failover(tt, pg, c, ans)
             out.append((e, ans[0], lvl, wait, failed))
         cols = list(zip(*out, strict=True)) if out else [()] * 5
-        return tuple(np.array(col, dtype=d) for col, d in
-                     zip(cols, (np.int32, np.int32, np.int8, np.float64, np.int16), strict=True))  # fmt: skip
+        dtypes = (np.int32, np.int32, np.int8, np.float64, np.int16)
+        return tuple(np.array(col, dtype=d) for col, d in zip(cols, dtypes, strict=True))
 
     def ask(self, pg, rk, now):
         ans = self.route(self.pg_location[pg], rk, self.known_down)
@@ -208,10 +208,11 @@ def test_batch_order_not_time_order(seed):
     run_equivalence(seed, P=6, G=2, H=4, client_ttl=1.0, ttls=[0.5, 0.0, 3.0], shuffle=True)
 
 
-def test_more_than_65536_client_hosts():
-    # 300 places x 2 groups x 120 hosts: client keys need two radix digits.
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_more_than_65536_client_hosts(shuffle):
+    # 300 places x 2 groups x 120 hosts: client keys need two radix digits when sorted.
     run_equivalence(8, P=300, G=2, H=120, client_ttl=20.0, ttls=[10.0], n=20000, rate=2000.0,
-                    down_phase=False)  # fmt: skip
+                    shuffle=shuffle, down_phase=False)  # fmt: skip
 
 
 def test_levels_worked_by_hand():
