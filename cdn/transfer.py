@@ -145,7 +145,8 @@ def _rounds(n: np.ndarray, w0: int | float, n_max: float) -> np.ndarray:
     number, so ``q`` is exact; otherwise one check against the exact sum fixes
     a ``q`` that rounded one too low.
     """
-    r = np.maximum(np.frexp(np.ceil(n / w0))[1], 1)
+    q = np.ceil(n / w0)
+    r = np.frexp(np.maximum(q, 1.0))[1]  # q = 0 (no bytes) still takes one round
     if not (n.dtype.kind in "iu" and float(w0).is_integer() and n_max < 2.0**50):
         r += w0 * (np.ldexp(1.0, r) - 1.0) < n
     return r
@@ -197,7 +198,7 @@ def fetch_time_ms_array(
             cap[np.broadcast_to(np.isinf(bw), cap.shape)] = math.inf
         np.maximum(cap, float(mss), out=cap)
         with np.errstate(over="ignore"):
-            slow = np.ldexp(float(w0), r - 1) >= cap
+            slow = np.ldexp(w0 / 2.0, r) >= cap  # the last round's window, w0 * 2**(r-1)
         if slow.any():
             response = np.broadcast_to(response, shape).copy()
             idx = np.flatnonzero(np.broadcast_to(slow, shape))
