@@ -450,16 +450,20 @@ class LRUStore(_QueueStore):
             # request() inlined, its counters in locals, hits counted at the end.
             nonlocal used, hits, admitted, admitted_bytes
             keys, sizes = _as_lists(keys, sizes)
-            out = bytearray(b"\x01") * len(keys)
-            i = -1
+            n = len(keys)
+            out = bytearray(b"\x01") * n
+            it = iter(keys)
+            left = it.__length_hint__  # a miss's index, so hits need no counter
             u = used
-            n = b = 0
+            c = b = 0
+            done = False
             _q, _cap, _move, _pop = q, cap, move_to_end, popitem
             try:
-                for i, key in enumerate(keys):
+                for key in it:
                     if key in _q:
                         _move(key)
                         continue
+                    i = n - 1 - left()
                     out[i] = 0
                     size = sizes[i]
                     if size <= limit:
@@ -471,17 +475,18 @@ class LRUStore(_QueueStore):
                             u -= size
                             raise _size_error(size)
                         _q[key] = size
-                        n += 1
+                        c += 1
                         b += size
                     else:  # not admitted, or the slow path
                         used = u
                         store._cold_miss(key, size)
                         u = used
+                done = True
             finally:
                 used = u
-                admitted += n
+                admitted += c
                 admitted_bytes += b
-                hits += out.count(1, 0, i + 1)
+                hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
         return request, request_many
@@ -526,15 +531,19 @@ class FIFOStore(_QueueStore):
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             nonlocal used, hits, admitted, admitted_bytes
             keys, sizes = _as_lists(keys, sizes)
-            out = bytearray(b"\x01") * len(keys)
-            i = -1
+            n = len(keys)
+            out = bytearray(b"\x01") * n
+            it = iter(keys)
+            left = it.__length_hint__  # a miss's index, so hits need no counter
             u = used
-            n = b = 0
+            c = b = 0
+            done = False
             _q, _cap, _pop = q, cap, popitem
             try:
-                for i, key in enumerate(keys):
+                for key in it:
                     if key in _q:
                         continue
+                    i = n - 1 - left()
                     out[i] = 0
                     size = sizes[i]
                     if size <= limit:
@@ -546,17 +555,18 @@ class FIFOStore(_QueueStore):
                             u -= size
                             raise _size_error(size)
                         _q[key] = size
-                        n += 1
+                        c += 1
                         b += size
                     else:  # not admitted, or the slow path
                         used = u
                         store._cold_miss(key, size)
                         u = used
+                done = True
             finally:
                 used = u
-                admitted += n
+                admitted += c
                 admitted_bytes += b
-                hits += out.count(1, 0, i + 1)
+                hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
         return request, request_many
@@ -708,20 +718,25 @@ class SieveStore(Store):
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             nonlocal hits
             keys, sizes = _as_lists(keys, sizes)
-            out = bytearray(b"\x01") * len(keys)
-            i = -1
+            n = len(keys)
+            out = bytearray(b"\x01") * n
+            it = iter(keys)
+            left = it.__length_hint__  # a miss's index, so hits need no counter
             get = d.get
             miss = request
+            done = False
             try:
-                for i, key in enumerate(keys):
+                for key in it:
                     e = get(key)
                     if e is not None:
                         e[1] = 1
                         continue
+                    i = n - 1 - left()
                     out[i] = 0
                     miss(key, sizes[i])
+                done = True
             finally:
-                hits += out.count(1, 0, i + 1)
+                hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
         return request, request_many
@@ -940,20 +955,25 @@ class S3FIFOStore(Store):
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             nonlocal hits
             keys, sizes = _as_lists(keys, sizes)
-            out = bytearray(b"\x01") * len(keys)
-            i = -1
+            n = len(keys)
+            out = bytearray(b"\x01") * n
+            it = iter(keys)
+            left = it.__length_hint__  # a miss's index, so hits need no counter
             get = d.get
             miss = request
+            done = False
             try:
-                for i, key in enumerate(keys):
+                for key in it:
                     e = get(key)
                     if e is not None:
                         e[1] += 1
                         continue
+                    i = n - 1 - left()
                     out[i] = 0
                     miss(key, sizes[i])
+                done = True
             finally:
-                hits += out.count(1, 0, i + 1)
+                hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
         return request, request_many
