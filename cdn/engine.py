@@ -379,10 +379,15 @@ class EdgeCaches:
         ans = np.zeros(len(oi))
         ans[onward] = np.where(stale, 0.0, u)
         ready = np.full(len(oi), -np.inf)  # when a copy fetched by this request arrives
-        r = np.where(stale, tx[onward], tx[onward] + u * 0.001)
-        ready[onward] = r
-        collapsed = self._collapse(x, oi, key[oi], tx, kind, ready, ans)
-        self.inflight[x].update(zip(key[ou].tolist(), r.tolist(), strict=True))
+        ready[onward] = np.where(stale, tx[onward], tx[onward] + u * 0.001)
+        keys = key[oi]
+        g = _group_order(keys)  # by key, time order within
+        kg = keys[g]
+        last = np.maximum.accumulate(np.where(onward[g], np.arange(len(g)), -1))
+        lc = np.maximum(last, 0)
+        after = (last >= 0) & (kg[lc] == kg)  # a fetch of the same key came before
+        collapsed = self._collapse(x, g, after, ready[g[lc]], keys, tx, kind, ans)
+        self._still_in_flight(x, kg, after, ready[g[lc]], float(t[-1]))
         kids = od > 0  # requests from child tiers
         if kids.any():
             hits = kids & (kind == _K_HIT)
@@ -396,20 +401,12 @@ class EdgeCaches:
         waits[i0] = ans[own]
         return ans
 
-    def _collapse(self, x, oi, keys, tx, kind, ready, ans) -> np.ndarray:
+    def _collapse(self, x, g, after, r, keys, tx, kind, ans) -> np.ndarray:
         """Hits at ``x`` that wait for a fetch of their key still in flight: the
-        latest fetch before them in this batch, else one from before it."""
-        collapsed = np.zeros(len(oi), dtype=bool)
+        latest fetch before them in this batch (completing at ``r``, both in the
+        key order ``g``), else one from before the batch."""
         hits = kind == _K_HIT
-        if not hits.any():
-            return collapsed
-        g = _group_order(keys)  # by key, time order within
-        kg = keys[g]
-        pos = np.arange(len(g))
-        last = np.maximum.accumulate(np.where(hits[g], -1, pos))  # latest fetch so far
-        lc = np.maximum(last, 0)
-        after = (last >= 0) & (kg[lc] == kg)  # ... of the same key
-        r = ready[g[lc]]
+        collapsed = np.zeros(len(keys), dtype=bool)
         wait = hits[g] & after & (r > tx[g])
         j = g[wait]
         collapsed[j] = True
@@ -425,6 +422,24 @@ class EdgeCaches:
                     collapsed[j] = True
                     ans[j] = (rc - float(tx[j])) * 1000.0
         return collapsed
+
+    def _still_in_flight(self, x, kg, after, r, t_end: float) -> None:
+        """Node ``x``'s table after the batch: the latest fetch of every key that
+        may still be in flight when the batch ends (``kg`` keys in key order, ``r``
+        the completion of the latest fetch so far at each position). Keys left out
+        completed by ``t_end``: nothing later can wait for them."""
+        ends = np.flatnonzero(np.append(kg[1:] != kg[:-1], True))  # each key's last row
+        fetched = after[ends]
+        lk, lr = kg[ends][fetched], r[ends][fetched]
+        table = {}
+        for k, rc in self.inflight[x].items():  # from before: kept unless fetched again
+            if rc > t_end:
+                j = np.searchsorted(lk, k)
+                if j == len(lk) or lk[j] != k:
+                    table[k] = rc
+        late = lr > t_end
+        table.update(zip(lk[late].tolist(), lr[late].tolist(), strict=True))
+        self.inflight[x] = table
 
     def _pass_through(self, idx, edge, size, up, out, waits, fetch) -> None:
         """Uncacheable requests: up the whole chain to the origin and back."""
