@@ -745,13 +745,18 @@ class SieveStore(Store):
 class S3FIFOStore(Store):
     """S3-FIFO with libCacheSim's defaults (small 10 %, ghost 90 %, threshold 2).
 
-    ``_d`` maps every resident key to its entry ``[size, freq, key,
-    in_main]``; ``small`` and ``main`` are deques of entries, oldest first,
-    so moving an entry (reinsertion, promotion) is O(1) in C and never
-    touches a dict. ``remove`` is lazy: it marks the entry dead (``freq`` -1)
-    and the queue drops it when it reaches the head. ``_ghost`` maps
-    recently evicted keys to their sizes. The byte counts of the three
-    queues and the warm-up flag are closure cells of ``request``.
+    One dict, ``_d``, maps each key the policy knows to its entry ``[size,
+    freq, key, in_main]``: the resident objects (``freq`` >= 0) and the ghost
+    entries (``freq`` -2), so that a miss looks the key up once and an
+    object evicted from small becomes a ghost without leaving the dict.
+    ``small``, ``main`` and ``ghost`` are deques of entries, oldest first,
+    so moving an entry (reinsertion, promotion, ghosting) is O(1) in C.
+
+    Deletion from the middle of a deque is lazy: ``remove`` marks the entry
+    dead (``freq`` -1) and a ghost hit marks the ghost entry used (``freq``
+    -3); each queue drops such entries when they reach its head. The byte
+    counts of the three queues, the number of ghost entries and the warm-up
+    flag are closure cells of ``request``.
     """
 
     __slots__ = ("_d", "_small", "_main", "_ghost", "_small_cap", "_main_cap", "_ghost_cap")
@@ -763,6 +768,7 @@ class S3FIFOStore(Store):
     small_bytes = _cell("sb", "Bytes in the small queue.")
     main_bytes = _cell("mb", "Bytes in the main queue.")
     ghost_bytes = _cell("gb", "Bytes the ghost queue remembers (not stored).")
+    _ghosts = _cell("ng", "Ghost entries in _d.")
     _warmed = _cell("warmed", "Whether the first eviction has happened (ends warm-up).")
 
     @property
@@ -784,55 +790,63 @@ class S3FIFOStore(Store):
         # The admission test: nothing larger than the small queue.
         self._limit = min(self._limit, small_cap)
         self._d: dict[Hashable, list] = {}
-        self._small: deque[list] = deque()  # entries, oldest first, dead ones included
+        # Entries, oldest first, dead and used ones included.
+        self._small: deque[list] = deque()
         self._main: deque[list] = deque()
-        self._ghost: OrderedDict[Hashable, int] = OrderedDict()
+        self._ghost: deque[list] = deque()
+
+    def _entry(self, key: object) -> list | None:
+        """The resident entry of ``key``, or None."""
+        e = self._d.get(key)
+        return e if e is not None and e[1] >= 0 else None
 
     def _has(self, key: object) -> bool:
-        return key in self._d
+        return self._entry(key) is not None
 
     def __len__(self) -> int:
-        return len(self._d)
+        return len(self._d) - self._ghosts
 
     def keys(self) -> list[Hashable]:
         return [e[2] for q in (self._small, self._main) for e in q if e[1] >= 0]
 
     def size_of(self, key: Hashable) -> int | None:
-        e = self._d.get(key)
+        e = self._entry(key)
         return None if e is None else e[0]
 
     def in_ghost(self, key: Hashable) -> bool:
         """Whether ``key`` is remembered by the ghost queue (for tests and metrics)."""
-        return key in self._ghost
+        e = self._d.get(key)
+        return e is not None and e[1] == -2
 
     def queue_of(self, key: Hashable) -> str | None:
         """Which queue holds ``key``: "small", "main", "ghost" or None."""
         e = self._d.get(key)
-        if e is not None:
-            return "main" if e[3] else "small"
-        if key in self._ghost:
+        if e is None:
+            return None
+        if e[1] < 0:
             return "ghost"
-        return None
+        return "main" if e[3] else "small"
 
     def _policy_state(self) -> tuple:
         """Frequencies, queues, ghost and warm-up (for tests comparing two stores)."""
         return (
-            {k: (e[1], e[3]) for k, e in self._d.items()},
-            list(self._ghost.items()),
+            {k: (e[1], e[3]) for k, e in self._d.items() if e[1] >= 0},
+            [(g[2], g[0]) for g in self._ghost if g[1] == -2],
             self._warmed,
         )
 
     def _hit(self, key: Hashable) -> bool:
-        e = self._d.get(key)
+        e = self._entry(key)
         if e is None:
             return False
         e[1] += 1
         return True
 
     def _remove(self, key: Hashable) -> int | None:
-        e = self._d.pop(key, None)
+        e = self._entry(key)
         if e is None:
             return None
+        del self._d[key]
         e[1] = -1  # dead: its queue drops it when it reaches the head
         if e[3]:
             self.main_bytes -= e[0]
@@ -843,38 +857,46 @@ class S3FIFOStore(Store):
     def _make_request(self) -> tuple[RequestFn, RequestManyFn]:
         store = self
         d = self._d
-        ghost = self._ghost
+        get = d.get
         small = self._small
-        main = self._main
         small_pop, small_add = small.popleft, small.append
-        main_pop, main_add = main.popleft, main.append
-        ghost_pop, ghost_popitem = ghost.pop, ghost.popitem
+        main_pop, main_add = self._main.popleft, self._main.append
+        ghost_pop, ghost_add = self._ghost.popleft, self._ghost.append
         cap = self.capacity
         limit = self._limit
         small_cap = self._small_cap
         main_cap = self._main_cap
         ghost_cap = self._ghost_cap
-        sb = mb = gb = 0
+        sb = mb = gb = ng = 0
         warmed = False
         hits = admitted = admitted_bytes = 0
         slow = False  # values were stored or on_evict is set
 
+        # request_many repeats this miss path inline: keep the two the same.
         def request(key: Hashable, size: int) -> bool:
-            nonlocal sb, mb, gb, warmed, hits, admitted, admitted_bytes
-            if key in d:
-                d[key][1] += 1
-                hits += 1
-                return True
+            nonlocal sb, mb, gb, ng, warmed, hits, admitted, admitted_bytes
+            e = get(key)
+            if e is not None:
+                f = e[1]
+                if f >= 0:
+                    e[1] = f + 1
+                    hits += 1
+                    return True
             if not 0 <= size <= limit:
                 if size < 0:
                     raise _size_error(size)
-                if key in ghost:  # consumed even though the object is not admitted
-                    gb -= ghost_pop(key)
+                if e is not None:  # the ghost entry is used up all the same
+                    e[1] = -3
+                    gb -= e[0]
+                    ng -= 1
+                    del d[key]
                 store._rejected += 1
                 return False
-            ghost_hit = key in ghost
-            if ghost_hit:
-                gb -= ghost_pop(key)
+            ghost_hit = e is not None
+            if ghost_hit:  # used up; d[key] gets the new entry below
+                e[1] = -3
+                gb -= e[0]
+                ng -= 1
             room = cap - size
             if sb + mb > room:
                 warmed = True
@@ -892,10 +914,6 @@ class S3FIFOStore(Store):
                             # else removed earlier: dropped
                         del d[e[2]]
                         mb -= e[0]
-                        if slow:
-                            store._evicted(e[2])
-                        if sb + mb <= room:
-                            break
                     else:
                         # Small step: promote objects hit twice, ghost the first that was not.
                         while small:
@@ -913,19 +931,25 @@ class S3FIFOStore(Store):
                             # else removed earlier: dropped
                         else:
                             continue  # everything was promoted; no bytes freed yet
-                        k = e[2]
                         s = e[0]
-                        del d[k]
                         sb -= s
                         if s <= ghost_cap:  # the ghost is bounded by bytes
                             gb += s
                             while gb > ghost_cap:
-                                gb -= ghost_popitem(False)[1]
-                            ghost[k] = s
-                        if slow:
-                            store._evicted(k)
-                        if sb + mb <= room:
-                            break
+                                g = ghost_pop()
+                                if g[1] == -2:  # else used up by a ghost hit
+                                    gb -= g[0]
+                                    ng -= 1
+                                    del d[g[2]]
+                            e[1] = -2
+                            ng += 1
+                            ghost_add(e)
+                        else:
+                            del d[e[2]]
+                    if slow:
+                        store._evicted(e[2])
+                    if sb + mb <= room:
+                        break
             if ghost_hit:
                 e = [size, 0, key, True]
                 main_add(e)
@@ -953,24 +977,112 @@ class S3FIFOStore(Store):
             return False
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
-            nonlocal hits
+            # request() inlined, hits counted at the end.
+            nonlocal sb, mb, gb, ng, warmed, hits, admitted, admitted_bytes
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
             left = it.__length_hint__  # a miss's index, so hits need no counter
-            get = d.get
-            miss = request
             done = False
             try:
                 for key in it:
                     e = get(key)
                     if e is not None:
-                        e[1] += 1
-                        continue
+                        f = e[1]
+                        if f >= 0:
+                            e[1] = f + 1
+                            continue
                     i = n - 1 - left()
                     out[i] = 0
-                    miss(key, sizes[i])
+                    size = sizes[i]
+                    # From here on, request() as it is.
+                    if not 0 <= size <= limit:
+                        if size < 0:
+                            raise _size_error(size)
+                        if e is not None:
+                            e[1] = -3
+                            gb -= e[0]
+                            ng -= 1
+                            del d[key]
+                        store._rejected += 1
+                        continue
+                    ghost_hit = e is not None
+                    if ghost_hit:
+                        e[1] = -3
+                        gb -= e[0]
+                        ng -= 1
+                    room = cap - size
+                    if sb + mb > room:
+                        warmed = True
+                        while True:
+                            if mb > main_cap or sb == 0:
+                                while True:
+                                    e = main_pop()
+                                    f = e[1]
+                                    if f > 0:
+                                        e[1] = (f if f < 3 else 3) - 1
+                                        main_add(e)
+                                    elif not f:
+                                        break
+                                del d[e[2]]
+                                mb -= e[0]
+                            else:
+                                while small:
+                                    e = small_pop()
+                                    f = e[1]
+                                    if f >= 2:
+                                        e[1] = 0
+                                        e[3] = True
+                                        main_add(e)
+                                        s = e[0]
+                                        sb -= s
+                                        mb += s
+                                    elif f >= 0:
+                                        break
+                                else:
+                                    continue
+                                s = e[0]
+                                sb -= s
+                                if s <= ghost_cap:
+                                    gb += s
+                                    while gb > ghost_cap:
+                                        g = ghost_pop()
+                                        if g[1] == -2:
+                                            gb -= g[0]
+                                            ng -= 1
+                                            del d[g[2]]
+                                    e[1] = -2
+                                    ng += 1
+                                    ghost_add(e)
+                                else:
+                                    del d[e[2]]
+                            if slow:
+                                store._evicted(e[2])
+                            if sb + mb <= room:
+                                break
+                    if ghost_hit:
+                        e = [size, 0, key, True]
+                        main_add(e)
+                        mb += size
+                    elif size >= small_cap:
+                        store._rejected += 1
+                        if slow and store._victims:
+                            store._flush()
+                        continue
+                    elif not warmed and sb >= small_cap:
+                        e = [size, 0, key, True]
+                        main_add(e)
+                        mb += size
+                    else:
+                        e = [size, 0, key, False]
+                        small_add(e)
+                        sb += size
+                    d[key] = e
+                    admitted += 1
+                    admitted_bytes += size
+                    if slow and store._victims:
+                        store._flush()
                 done = True
             finally:
                 hits += out.count(1) if done else out.count(1, 0, n - left())
