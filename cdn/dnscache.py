@@ -350,11 +350,12 @@ def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
             cand, kc = act, kact
         else:
             c = tact >= exp
+            if not c.any():  # the rest all hit
+                src[act] = latest[kact]
+                return miss, miss, src
             hit = ~c
             src[act[hit]] = latest[kact[hit]]
             cand, kc = act[c], kact[c]
-        if not cand.size:
-            return miss, miss, src
         np.minimum.at(first, kc, cand)
         is_first = first[kc] == cand
         pos, key = cand[is_first], kc[is_first]
