@@ -32,15 +32,20 @@ the order of ``route`` calls and the caches afterwards):
 - the fast path otherwise. Whether a cache lookup hits depends only on times,
   never on answers, so each cache is a *renewal* problem per key: a lookup at
   ``t`` misses iff ``t >= expiry``, and a miss that stores sets ``expiry = t +
-  ttl``. Requests are grouped by key (a stable radix sort keeps batch order
-  within a key) and solved in vectorised rounds, one stored miss per key per
-  round (the next one is the key's first later lookup at or past the new
-  expiry); lookups that cannot store (TTL 0) just compare with the expiry in
-  force. The client cache runs first; its misses go through the resolver
-  cache the same way; ``route`` is called for the resolver misses in batch
-  order; then every hit takes the answer of its key's last stored miss
-  (forward fill), or the one cached before the batch. Answers are interned
-  tuples, so all of this is integer arrays.
+  ttl``. It is solved in vectorised rounds, one stored miss per key per round:
+  the next one is the key's first undecided lookup at or past the expiry in
+  force, and the lookups before it hit. With times in order (the simulator's
+  batches) no sorting is needed: a request before its host's expiry hits the
+  answer cached before the batch, each key's first remaining lookup comes
+  from ``np.minimum.at``, and the lookups after a miss are the only ones left
+  for the next round. Out of order, or with TTL-0 lookups mixed in, lookups
+  are grouped by key with a stable radix sort first. A few keys with many
+  renewals per batch (tiny TTLs) finish in a plain loop after ``MAX_ROUNDS``.
+  The client caches run first; their misses go through the resolver caches
+  the same way; ``route`` is called for the resolver misses in batch order;
+  then every hit takes the answer of the stored miss it hit (its *source*),
+  or the one cached before the batch. Answers are interned tuples (ids), so
+  all of this is integer arrays.
 
 Everything here is pure: time is the request's ``t``, state lives in arrays,
 and the only decision not made here (which edges to answer) is the routing
