@@ -662,6 +662,7 @@ class SieveStore(Store):
         used = hits = admitted = admitted_bytes = 0
         slow = False  # values were stored or on_evict is set
 
+        # request_many repeats this miss path inline: keep the two the same.
         def request(key: Hashable, size: int) -> bool:
             nonlocal used, hits, admitted, admitted_bytes
             nonlocal ahead, passed, dead_ahead, dead_passed
@@ -716,14 +717,15 @@ class SieveStore(Store):
             return False
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
-            nonlocal hits
+            # request() inlined, hits counted at the end.
+            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal ahead, passed, dead_ahead, dead_passed
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
             left = it.__length_hint__  # a miss's index, so hits need no counter
             get = d.get
-            miss = request
             done = False
             try:
                 for key in it:
@@ -733,7 +735,51 @@ class SieveStore(Store):
                         continue
                     i = n - 1 - left()
                     out[i] = 0
-                    miss(key, sizes[i])
+                    size = sizes[i]
+                    # From here on, request() as it is.
+                    if not 0 <= size <= limit:
+                        if size < 0:
+                            raise _size_error(size)
+                        store._rejected += 1
+                        continue
+                    admitted += 1
+                    admitted_bytes += size
+                    u = used + size
+                    if u > cap:
+                        while u > cap:
+                            while True:
+                                if not ahead:
+                                    ahead, passed = passed, ahead
+                                    dead_ahead, dead_passed = dead_passed, 0
+                                e = ahead.popleft()
+                                v = e[1]
+                                if v > 0:
+                                    e[1] = 0
+                                    e[3] = passed
+                                    passed.append(e)
+                                elif v:
+                                    dead_ahead -= 1
+                                else:
+                                    break
+                            if not ahead or dead_ahead and dead_ahead == len(ahead):
+                                ahead.clear()
+                                ahead, passed = passed, ahead
+                                dead_ahead, dead_passed = dead_passed, 0
+                            del d[e[2]]
+                            u -= e[0]
+                            if slow:
+                                store._evicted(e[2])
+                        e = [size, 0, key, ahead]
+                        d[key] = e
+                        ahead.append(e)
+                        used = u
+                        if slow and store._victims:
+                            store._flush()
+                        continue
+                    e = [size, 0, key, ahead]
+                    d[key] = e
+                    ahead.append(e)
+                    used = u
                 done = True
             finally:
                 hits += out.count(1) if done else out.count(1, 0, n - left())
