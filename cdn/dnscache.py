@@ -62,6 +62,7 @@ import numpy as np
 NEVER = -1.0  # expiry of an empty cache slot (times are >= 0)
 NO_ANSWER = -1  # answer id of an empty cache slot
 MAX_ROUNDS = 8  # vectorised renewal rounds before the few keys left go through a plain loop
+_FAR = np.iinfo(np.int64).max  # "no position" in a per-key table of positions
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class DnsModel:
         self.cans = np.full(self.n_clients, NO_ANSWER, dtype=np.int32)
         self.rexp = np.full(self.n_resolvers, NEVER)
         self.rans = np.full(self.n_resolvers, NO_ANSWER, dtype=np.int32)
+        self._ctables, self._rtables = _Tables(self.n_clients), _Tables(self.n_resolvers)
         self.answers: list[tuple[int, ...]] = []  # answer id -> edge indices
         self._answer_id: dict[tuple[int, ...], int] = {}
         self._first: list[int] = []  # answer id -> its first edge
@@ -287,11 +289,12 @@ class DnsModel:
         """(answer id, level) of each request, updating both caches; ``due``: every
         request is at or past its host's expiry."""
         n = len(t)
-        cmiss, cstored, csrc = _lookups(ck, t, self.client_ttl, self.cexp, in_order, due)
+        ctab, rtab = self._ctables, self._rtables
+        cmiss, cstored, csrc = _lookups(ck, t, self.client_ttl, self.cexp, ctab, in_order, due)
         mi = np.flatnonzero(cmiss)  # client misses go to the resolver, in batch order
         pgm = pg[mi]
         rk, rt, rttl = self._pg_resolver[pgm], t[mi], self._pg_ttl[pgm]
-        rmiss, rstored, rsrc = _lookups(rk, rt, rttl, self.rexp, in_order, False)
+        rmiss, rstored, rsrc = _lookups(rk, rt, rttl, self.rexp, rtab, in_order, False)
         # The authoritative, in batch order (route may keep state).
         qi = np.flatnonzero(rmiss)
         route, known, intern = self.route, self.known_down, self._intern
@@ -302,11 +305,11 @@ class DnsModel:
         ]
         self.queries += len(locs)
         mans = np.where(rsrc >= 0, asked[rsrc], self.rans[rk])
-        _store(self.rexp, self.rans, rk, rt, rttl, rstored, mans)
+        _store(self.rexp, self.rans, rtab, rk, rt, rttl, rstored, mans)
         full = np.empty(n, dtype=np.int32)
         full[mi] = mans
         ids = np.where(csrc >= 0, full[csrc], self.cans[ck])
-        _store(self.cexp, self.cans, ck, t, self.client_ttl, cstored, ids)
+        _store(self.cexp, self.cans, ctab, ck, t, self.client_ttl, cstored, ids)
         level = np.zeros(n, dtype=np.int8)
         level[mi] = 1
         level[mi[qi]] = 2
@@ -323,8 +326,19 @@ class DnsModel:
 Lookups = tuple[np.ndarray, np.ndarray, np.ndarray]  # (missed, stored, source)
 
 
+class _Tables:
+    """Per-key scratch tables of one kind of cache, kept across batches so that a
+    batch costs time in its own size, not in the number of keys: between uses
+    ``first`` holds ``_FAR`` and ``latest`` -1 everywhere."""
+
+    def __init__(self, n_keys: int):
+        self.first = np.full(n_keys, _FAR)  # a key's first candidate position this round
+        self.latest = np.full(n_keys, -1)  # a key's last miss position so far
+        self.new_exp = np.empty(n_keys)  # a key's expiry after its latest miss
+
+
 def _lookups(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray, exp0: np.ndarray,
-             in_order: bool, due: bool) -> Lookups:  # fmt: skip
+             tab: _Tables, in_order: bool, due: bool) -> Lookups:  # fmt: skip
     """``in_order``: times never decrease; ``due``: every lookup is at or past its
     key's expiry (so each key's first lookup misses)."""
     can = np.asarray(ttl > 0)
@@ -332,22 +346,20 @@ def _lookups(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray, exp0: np.
         miss = np.ones(len(t), dtype=bool) if due else t >= exp0[keys]
         return miss, np.zeros(len(t), dtype=bool), np.where(miss, np.arange(len(t)), -1)
     if in_order and can.all():
-        return _lookups_in_order(keys, t, ttl, exp0, due)
-    return _lookups_grouped(keys, t, ttl, exp0, in_order)
+        return _lookups_in_order(keys, t, ttl, exp0, tab, due)
+    return _lookups_grouped(keys, t, ttl, exp0, tab, in_order)
 
 
 def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
-                      exp0: np.ndarray, due: bool) -> Lookups:  # fmt: skip
+                      exp0: np.ndarray, tab: _Tables, due: bool) -> Lookups:  # fmt: skip
     """Times in order, every lookup stores on a miss. Each round, the lookups still
     undecided are those after their key's last miss; the ones before the expiry
     hit that miss's answer, and among the rest each key's first misses."""
-    n, n_keys = len(t), len(exp0)
+    n = len(t)
     scalar = np.ndim(ttl) == 0
     miss = np.zeros(n, dtype=bool)
     src = np.full(n, -1)
-    latest = np.full(n_keys, -1)  # per key: its last miss so far
-    first = np.full(n_keys, n)  # per key: its first candidate this round (n: none)
-    new_exp = np.empty(n_keys)
+    first, latest, new_exp = tab.first, tab.latest, tab.new_exp
     act, kact, tact = np.arange(n), keys, t
     exp = None if due else exp0[keys]
     for _ in range(MAX_ROUNDS):
@@ -357,14 +369,14 @@ def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
             c = tact >= exp
             if not c.any():  # the rest all hit
                 src[act] = latest[kact]
-                return miss, miss, src
+                break
             hit = ~c
             src[act[hit]] = latest[kact[hit]]
             cand, kc = act[c], kact[c]
         np.minimum.at(first, kc, cand)
         is_first = first[kc] == cand
         pos, key = cand[is_first], kc[is_first]
-        first[key] = n
+        first[key] = _FAR
         miss[pos] = True
         src[pos] = pos
         latest[key] = pos
@@ -372,29 +384,30 @@ def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
         rest = ~is_first
         act, kact = cand[rest], kc[rest]
         tact, exp = t[act], new_exp[kact]
-    # Many misses per key (tiny TTLs): finish the lookups left one by one.
-    cur: dict[int, tuple[float, int]] = {}
-    ttl_act = np.broadcast_to(ttl, t.shape)[act]
-    for a, k, tt, e, d in zip(act.tolist(), kact.tolist(), tact.tolist(), exp.tolist(),
-                              ttl_act.tolist(), strict=True):  # fmt: skip
-        e, last = cur.get(k, (e, latest[k]))
-        if tt >= e:
-            miss[a] = True
-            src[a] = a
-            cur[k] = (tt + d, a)
-        else:
-            src[a] = last
+    else:  # many misses per key (tiny TTLs): finish the lookups left one by one
+        cur: dict[int, tuple[float, int]] = {}
+        ttl_act = np.broadcast_to(ttl, t.shape)[act]
+        for a, k, tt, e, d in zip(act.tolist(), kact.tolist(), tact.tolist(), exp.tolist(),
+                                  ttl_act.tolist(), strict=True):  # fmt: skip
+            e, last = cur.get(k, (e, int(latest[k])))
+            if tt >= e:
+                miss[a] = True
+                src[a] = a
+                cur[k] = (tt + d, a)
+            else:
+                src[a] = last
+    latest[keys[miss]] = -1  # the tables back at rest
     return miss, miss, src
 
 
 def _lookups_grouped(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
-                     exp0: np.ndarray, in_order: bool) -> Lookups:  # fmt: skip
+                     exp0: np.ndarray, tab: _Tables, in_order: bool) -> Lookups:  # fmt: skip
     """Any order, any TTLs: lookups grouped by key (batch order kept within)."""
     n = len(t)
     o = _group_order(keys, len(exp0))
     ks, ts = keys[o], t[o]
     ttl_s = ttl if np.ndim(ttl) == 0 else ttl[o]
-    miss_s, stored_s = _renewal(ks, ts, ttl_s, exp0, in_order)
+    miss_s, stored_s = _renewal(ks, ts, ttl_s, exp0, tab, in_order)
     last = _last_stored(stored_s, ks)
     src_s = np.where(last >= 0, o[last], -1)
     src_s[miss_s] = o[miss_s]
@@ -414,7 +427,7 @@ def _group_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
 
 
 def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.ndarray,
-             in_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+             tab: _Tables, in_order: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(missed, stored) for lookups grouped by key. Each round finds every key's
     next storing miss: its first undecided lookup at or past the expiry in force;
     the lookups before it hit. ``in_order``: times never decrease within a key,
@@ -429,8 +442,7 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.n
         act = np.flatnonzero(np.broadcast_to(can, ks.shape))
         kact, tact = ks[act], ts[act]
     exp = exp0[kact]  # expiry in force for each undecided lookup that can store
-    miss_at = np.full(len(exp0), n)  # per key: its storing miss this round
-    new_exp = np.empty(len(exp0))
+    miss_at, new_exp = tab.first, tab.new_exp  # per key: its storing miss this round
     for _ in range(MAX_ROUNDS):
         w = np.flatnonzero(tact >= exp)
         if not w.size:
@@ -447,7 +459,7 @@ def _renewal(ks: np.ndarray, ts: np.ndarray, ttl: float | np.ndarray, exp0: np.n
         else:
             miss_at[key] = pos
             later = act > miss_at[kact]
-            miss_at[key] = n
+            miss_at[key] = _FAR
             act, kact = act[later], kact[later]
         tact, exp = ts[act], new_exp[kact]
     else:  # many misses per key (tiny TTLs): finish the keys left one by one
@@ -474,15 +486,16 @@ def _last_stored(stored: np.ndarray, ks: np.ndarray) -> np.ndarray:
     return np.where(key[c] == ks, np.concatenate(([-1], pos))[c], -1)
 
 
-def _store(exp: np.ndarray, ans: np.ndarray, keys: np.ndarray, t: np.ndarray,
+def _store(exp: np.ndarray, ans: np.ndarray, tab: _Tables, keys: np.ndarray, t: np.ndarray,
            ttl: float | np.ndarray, stored: np.ndarray, ids: np.ndarray) -> None:  # fmt: skip
     """Write each key's last stored lookup back into the cache arrays."""
     pos = np.flatnonzero(stored)
     if not pos.size:
         return
-    last = np.full(len(exp), -1)
-    np.maximum.at(last, keys[pos], pos)
-    k = np.flatnonzero(last >= 0)
-    pos = last[k]
+    k = keys[pos]
+    np.maximum.at(tab.latest, k, pos)
+    last = tab.latest[k] == pos
+    tab.latest[k] = -1
+    pos, k = pos[last], k[last]
     exp[k] = t[pos] + (ttl if np.ndim(ttl) == 0 else ttl[pos])
     ans[k] = ids[pos]
