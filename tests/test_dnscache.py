@@ -148,7 +148,7 @@ def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
     bounds = [0, *cuts.tolist(), n]
     down_at = {3: [(1, True)], 4: [(2, True)], 6: [(1, False)], 7: [(2, False)]}
     known_at = {4: frozenset({1}), 8: frozenset()}
-    took_fast = 0
+    took_fast = failed = 0
     for b, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
         for m in models:
             if down_phase:
@@ -168,6 +168,7 @@ def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
             rng.shuffle(tb)
         took_fast += not models[1].any_down
         ref = models[0].resolve(tb, place[sl], group[sl], host[sl])
+        failed += int(ref[4].sum())
         for m in models[1:]:
             r = m.resolve(tb, place[sl], group[sl], host[sl])
             got = (r.edge, r.first, r.level, r.wait_ms, r.failed)
@@ -179,6 +180,7 @@ def run_equivalence(seed, *, P, G, H, E=6, client_ttl, ttls, n=6000, rate=200.0,
             assert m.queries == models[0].queries
     assert routes[1].calls == routes[0].calls == routes[2].calls
     assert took_fast >= 5  # most batches went through the fast path
+    assert failed > 0 if down_phase else failed == 0  # the general path did fail over
     return models[0]
 
 
