@@ -124,10 +124,10 @@ class InverseCdf:
         self.steps = tuple(1 << s for s in reversed(range(span.bit_length())))
         self._below = np.concatenate([[-np.inf], cdf])  # _below[i] = cdf[i - 1]
 
-    def __call__(self, u: np.ndarray) -> np.ndarray:
-        """Indices for uniform numbers ``u`` in [0, 1) (int64)."""
+    def __call__(self, u: np.ndarray, dtype=np.int64) -> np.ndarray:
+        """Indices for uniform numbers ``u`` in [0, 1), as ``dtype``."""
         if len(self.cdf) <= 4:  # a few entries: count those at or below u
-            out = np.zeros(len(u), dtype=np.int64)
+            out = np.zeros(len(u), dtype=dtype)
             for c in self.cdf[:-1]:
                 out += c <= u
             return out
@@ -140,7 +140,7 @@ class InverseCdf:
                 cand = lo + step
                 np.minimum(cand, hi, out=cand)
                 lo = np.where(below[cand] <= u, cand, lo)
-        return lo.astype(np.int64)
+        return lo.astype(dtype, copy=False)
 
 
 def zipf_weights(n: int, alpha: float) -> np.ndarray:

@@ -211,7 +211,7 @@ class Generator:
 
     def _draw_places(self, rng: np.random.Generator, n: int, region: str | None) -> np.ndarray:
         if region is None:
-            return self._place_index(rng.random(n))
+            return self._place_index(rng.random(n), np.int32)
         idx, inverse, _ = self._region(region)
         return idx[inverse(rng.random(n))]
 
@@ -304,10 +304,10 @@ class Generator:
             t, place, obj = np.concatenate(ts), np.concatenate(places), np.concatenate(objs)
         order = time_order(t, t0, t1)
         t = t[order]
-        place = place[order].astype(np.int32)
+        place = place[order].astype(np.int32, copy=False)
         obj = obj[order].astype(np.int64, copy=False)
         n = len(t)
-        group = self._group_index(rng.random(n)).astype(np.int32)
+        group = self._group_index(rng.random(n), np.int32)
         host = rng.integers(0, self.pop.hosts, n, dtype=np.int32)
         reuse = rng.random(n) < self.keepalive
         service = np.asarray(self.service_sampler(rng, n), dtype=np.float64)
