@@ -453,7 +453,11 @@ class LRUStore(_QueueStore):
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
-            left = it.__length_hint__  # a miss's index, so hits need no counter
+            # A miss's index: the previous one's plus one after a miss, else
+            # from the iterator's length hint, so that hits count nothing.
+            left = it.__length_hint__
+            last = n - 1
+            i = -1
             u = used
             c = b = 0
             done = False
@@ -462,8 +466,9 @@ class LRUStore(_QueueStore):
                 for key in it:
                     if key in _q:
                         _move(key)
+                        i = -1
                         continue
-                    i = n - 1 - left()
+                    i = i + 1 if i >= 0 else last - left()
                     out[i] = 0
                     size = sizes[i]
                     if size <= limit:
@@ -534,7 +539,11 @@ class FIFOStore(_QueueStore):
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
-            left = it.__length_hint__  # a miss's index, so hits need no counter
+            # A miss's index: the previous one's plus one after a miss, else
+            # from the iterator's length hint, so that hits count nothing.
+            left = it.__length_hint__
+            last = n - 1
+            i = -1
             u = used
             c = b = 0
             done = False
@@ -542,8 +551,9 @@ class FIFOStore(_QueueStore):
             try:
                 for key in it:
                     if key in _q:
+                        i = -1
                         continue
-                    i = n - 1 - left()
+                    i = i + 1 if i >= 0 else last - left()
                     out[i] = 0
                     size = sizes[i]
                     if size <= limit:
@@ -724,7 +734,11 @@ class SieveStore(Store):
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
-            left = it.__length_hint__  # a miss's index, so hits need no counter
+            # A miss's index: the previous one's plus one after a miss, else
+            # from the iterator's length hint, so that hits count nothing.
+            left = it.__length_hint__
+            last = n - 1
+            i = -1
             get = d.get
             done = False
             try:
@@ -732,8 +746,9 @@ class SieveStore(Store):
                     e = get(key)
                     if e is not None:
                         e[1] = 1
+                        i = -1
                         continue
-                    i = n - 1 - left()
+                    i = i + 1 if i >= 0 else last - left()
                     out[i] = 0
                     size = sizes[i]
                     # From here on, request() as it is.
@@ -1029,7 +1044,11 @@ class S3FIFOStore(Store):
             n = len(keys)
             out = bytearray(b"\x01") * n
             it = iter(keys)
-            left = it.__length_hint__  # a miss's index, so hits need no counter
+            # A miss's index: the previous one's plus one after a miss, else
+            # from the iterator's length hint, so that hits count nothing.
+            left = it.__length_hint__
+            last = n - 1
+            i = -1
             done = False
             try:
                 for key in it:
@@ -1038,8 +1057,9 @@ class S3FIFOStore(Store):
                         f = e[1]
                         if f >= 0:
                             e[1] = f + 1
+                            i = -1
                             continue
-                    i = n - 1 - left()
+                    i = i + 1 if i >= 0 else last - left()
                     out[i] = 0
                     size = sizes[i]
                     # From here on, request() as it is.
