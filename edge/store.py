@@ -14,7 +14,7 @@ the same hit counts as libCacheSim does:
 - **fifo**: an insertion queue; hits change nothing.
 - **sieve**: an insertion queue whose objects never move, a one-bit ``visited``
   flag set by hits, and a hand that sweeps from old to new, clearing flags and
-  evicting the first unvisited object. Here the queue is two ordered dicts, the
+  evicting the first unvisited object. Here the queue is two deques, the
   objects the hand has already passed and the objects from the hand to the
   newest; wrapping round swaps them. That keeps every step O(1) in C code.
 - **s3fifo**: a small FIFO (10 % of the bytes), a main FIFO and a ghost FIFO of
@@ -24,24 +24,39 @@ the same hit counts as libCacheSim does:
   main. Main reinserts objects that were hit, with a frequency capped at 3.
   Objects larger than the small queue are never admitted.
 
+SIEVE and S3-FIFO keep one dict from key to a small list, the entry
+(``[size, bit or frequency, key, where]``), and deques of entries for their
+queues: a hit updates the entry in place, and moving an entry from one queue
+to another never touches a dict. A deque cannot drop an entry from its
+middle, so ``remove`` marks the entry dead and the queue skips it when it
+reaches the head (lazy deletion); the policies' decisions are those of a
+queue without it, which the tests check against plain list versions.
+
 The store is pure: no I/O and no clock. Expiry is the caller's business (the
 HTTP policy decides freshness; the store only decides what stays in memory).
 
-``request(key, size)`` is the simulator's hot path: one call does the lookup,
-the hit update, and on a miss the admission test, evictions and insertion. The
-edge server uses the split form, ``lookup`` then ``insert`` once the origin has
-answered; a miss through ``lookup`` followed by ``insert`` leaves the store in
-exactly the state one ``request`` would.
+``request(key, size)`` is the whole libCacheSim step in one call: the lookup,
+the hit update, and on a miss the admission test, evictions and insertion.
+``request_many(keys, sizes)`` does the same for a batch and returns a
+bytearray of hit flags (1 = hit; ``np.frombuffer(flags, np.bool_)`` views
+it); it leaves the store exactly as the calls one by one would, stopping at
+an item that raises. The simulator sends each edge its requests that way.
+The edge server uses the split form, ``lookup`` then ``insert`` once the
+origin has answered; a miss through ``lookup`` followed by ``insert`` leaves
+the store in exactly the state one ``request`` would.
 
-Speed: each store's ``request`` is a closure made when the store is built.
-Its scalar state (``used`` and the counters) lives in closure cells, which
-are cheaper than attributes, and it holds the dicts' bound methods; the
-public counters are properties that read those cells. A hit counts one
-thing, a miss two (objects and bytes admitted); ``misses``, ``evictions``
-and ``evicted_bytes`` are derived, since every object that came in is still
-here, was evicted or was removed. ``insert`` reuses ``request`` for its
-admission and evictions, so the split form cannot drift from the one-call
-form.
+Speed: each store's ``request`` and ``request_many`` are closures made when
+the store is built. Their scalar state (``used``, queue bytes, counters)
+lives in closure cells, which are cheaper than attributes, and they hold the
+containers' bound methods; the public counters are properties that read
+those cells. A hit counts one thing, a miss two (objects and bytes
+admitted); ``misses``, ``evictions`` and ``evicted_bytes`` are derived, since
+every object that came in is still here, was evicted or was removed.
+``request_many`` repeats ``request``'s code inline (the tests hold the two
+equal), so a batch makes no call per request, and counts nothing per hit:
+its hits are the flags it set, and a miss finds its index from the
+previous miss or the iterator's length hint. ``insert`` reuses ``request`` for its admission and evictions, so
+the split form cannot drift from the one-call form.
 
 Values and callbacks: a key may carry a value (the edge stores responses),
 and ``on_evict(key, value)`` may be set (the edge drops Vary variants and
@@ -57,6 +72,10 @@ mistaken for a miss.
 (False, False, False)
 >>> s.used, s.hits, s.misses, s.evictions
 (60, 0, 3, 2)
+>>> s.request_many(["a", "b", "a"], [60, 50, 60])
+bytearray(b'\\x01\\x00\\x00')
+>>> s.keys(), s.hits
+(['a'], 1)
 """
 
 from __future__ import annotations
