@@ -135,19 +135,25 @@ class Store:
 
     Public: ``name``, ``capacity``, ``max_object_size``, ``on_evict``, the
     counters ``used``, ``hits``, ``misses``, ``evictions``, ``evicted_bytes``
-    (only ``request`` and ``lookup`` count hits and misses), and the methods
-    below, and ``request``:
+    (only ``request``, ``request_many`` and ``lookup`` count hits and
+    misses), and the methods below, and ``request`` and ``request_many``:
 
-    ``request(key, size) -> bool`` is the whole libCacheSim step in one call,
-    the simulator's hot path. A hit applies the policy's hit update and
-    returns True. A miss runs the admission test (``size`` at most the
-    capacity, the maximum object size and, for S3-FIFO, the small queue),
-    evicts until the object fits, inserts it and returns False. It is an
-    instance attribute (a closure), so ``r = store.request`` is the fastest
-    way to call it in a loop.
+    ``request(key, size) -> bool`` is the whole libCacheSim step in one call.
+    A hit applies the policy's hit update and returns True. A miss runs the
+    admission test (``size`` at most the capacity, the maximum object size
+    and, for S3-FIFO, the small queue), evicts until the object fits,
+    inserts it and returns False. It is an instance attribute (a closure),
+    so ``r = store.request`` is the fastest way to call it in a loop.
 
-    Subclasses implement ``_make_request`` (the whole one-call
-    algorithm), ``_hit`` (the hit update for ``lookup``), ``_has``,
+    ``request_many(keys, sizes) -> bytearray`` is ``request`` over parallel
+    sequences (lists, or numpy arrays, which it converts), one flag byte per
+    request, 1 for a hit: the simulator's hot path. The store ends exactly
+    as after the calls one by one; an item that raises (a negative size)
+    stops the batch with the items before it done. Unequal lengths raise
+    ValueError before anything is done.
+
+    Subclasses implement ``_make_request`` (``request`` and
+    ``request_many``), ``_hit`` (the hit update for ``lookup``), ``_has``,
     ``_remove``, ``__len__``, ``keys`` and ``size_of``.
     """
 
