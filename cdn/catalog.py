@@ -116,13 +116,14 @@ class InverseCdf:
         last = len(cdf) - 1
         if bits is None:  # two or more buckets per entry: spans of one or two ids
             bits = min(self.MAX_BITS, max(12, last.bit_length() + 1))
-        self.cdf, self.scale = cdf, float(1 << bits)
+        self.scale = float(1 << bits)
         grid = np.arange((1 << bits) + 1, dtype=np.float64) / self.scale
         table = np.minimum(np.searchsorted(cdf, grid, side="right"), last)
         self.table = table.astype(np.int32 if last < 2**31 else np.int64)
         span = int(np.diff(self.table).max(initial=0))
         self.steps = tuple(1 << s for s in reversed(range(span.bit_length())))
         self._below = np.concatenate([[-np.inf], cdf])  # _below[i] = cdf[i - 1]
+        self.cdf = self._below[1:]  # a view: one copy of a large CDF, not two
 
     def __call__(self, u: np.ndarray, dtype=np.int64) -> np.ndarray:
         """Indices for uniform numbers ``u`` in [0, 1), as ``dtype``."""
@@ -169,8 +170,8 @@ class Catalog:
         self.weights = zipf_weights(n, self.alpha)  # request probability by id
         cdf = np.cumsum(self.weights)
         cdf[-1] = 1.0  # so a uniform draw below 1 always lands on an id
-        self._cdf = cdf
         self._inverse = InverseCdf(cdf)
+        self._cdf = self._inverse.cdf
         rng = np.random.default_rng([self.seed, 0xCA7A])
         self.type_index = rng.choice(len(content), size=n, p=shares / shares.sum()).astype(np.int16)
         sizes = np.empty(n, dtype=np.int64)
