@@ -347,23 +347,22 @@ class Generator:
 
 def rechunk(blocks: Iterable[Requests], chunk: int) -> Iterator[Requests]:
     """Re-slice a stream of batches into batches of exactly ``chunk`` rows (the last
-    one shorter): batching never changes the stream itself."""
+    one shorter): batching never changes the stream itself. Each row is copied at
+    most once (a block that fills a batch by itself is passed on as a view)."""
     if chunk <= 0:
         raise UserError(f"--chunk must be a positive number of requests, got {chunk}")
     pending: list[Requests] = []
     have = 0
     for b in blocks:
-        pending.append(b)
-        have += len(b)
-        if have < chunk:
-            continue
-        whole = Requests.concat(pending)
         start = 0
-        while have - start >= chunk:
-            yield whole.slice(start, start + chunk)
-            start += chunk
-        pending = [whole.slice(start, have)] if start < have else []
-        have -= start
+        while len(b) - start >= chunk - have:
+            end = start + chunk - have
+            pending.append(b.slice(start, end))
+            yield Requests.concat(pending)
+            pending, have, start = [], 0, end
+        if start < len(b):
+            pending.append(b.slice(start, len(b)))
+            have += len(b) - start
     if have:
         yield Requests.concat(pending)
 

@@ -176,3 +176,25 @@ def test_thinning_shortcut_never_changes_a_decision(shape):
     slow = all_requests(gen, duration=200.0, requests=None)
     np.testing.assert_array_equal(fast.t, slow.t)
     np.testing.assert_array_equal(fast.place, slow.place)
+
+
+def test_rechunk_cuts_exact_batches_from_any_block_sizes():
+    rng = np.random.default_rng(10)
+
+    def block(n, first):
+        a = np.arange(first, first + n)
+        i32 = a.astype(np.int32)
+        return Requests(a.astype(float), i32, i32, i32, a, a, i32, a % 2 == 0, a * 1.0, a * 1.0)
+
+    for _ in range(200):
+        sizes = rng.integers(0, 50, rng.integers(0, 12)).tolist()
+        starts = np.cumsum([0, *sizes])
+        blocks = [block(n, int(s)) for n, s in zip(sizes, starts, strict=False)]
+        chunk = int(rng.integers(1, 60))
+        out = list(rechunk(iter(blocks), chunk))
+        total = int(starts[-1])
+        assert [len(o) for o in out] == [chunk] * (total // chunk) + [total % chunk] * (
+            total % chunk > 0
+        )
+        rows = Requests.concat(out).obj if out else np.zeros(0, dtype=np.int64)
+        np.testing.assert_array_equal(rows, np.arange(total))
