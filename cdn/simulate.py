@@ -53,6 +53,7 @@ from edge import policy as cache_policy
 from edge.store import make_store
 
 ISP_RESOLVER_MS = 1.0  # one-way ms from a client's access network to its ISP resolver
+DEFAULT_CHUNK = 1 << 18  # requests per batch: ~70 MB of arrays; larger batches amortise numpy
 CLIENT_HOSTS = 64  # DNS caches per (client place, resolver group): see cdn.dnscache
 DEFAULT_TRACE_CACHE_CONTROL = "max-age=3600"  # trace keys no origin pattern matches
 SAMPLE_HEADER = ["t", "client", "resolver", "edge", "object", "size", "outcome", "latency_ms",
@@ -536,7 +537,7 @@ class Simulation:
         return self.catalog.path(obj)
 
     # --- the run ----------------------------------------------------------------------
-    def run(self, chunk: int = 1 << 16, progress: Progress | None = None) -> Stats:
+    def run(self, chunk: int = DEFAULT_CHUNK, progress: Progress | None = None) -> Stats:
         from cdn.workload import rechunk
 
         engine = Engine()
@@ -597,7 +598,7 @@ def simulate(
     duration: float | None = None,
     seed: int | None = None,
     trace: str | Path | None = None,
-    chunk: int = 1 << 16,
+    chunk: int = DEFAULT_CHUNK,
     sample: int = 0,
     progress: bool = False,
     clock: Callable[[], float] = time.perf_counter,
