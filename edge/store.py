@@ -49,14 +49,16 @@ Speed: each store's ``request`` and ``request_many`` are closures made when
 the store is built. Their scalar state (``used``, queue bytes, counters)
 lives in closure cells, which are cheaper than attributes, and they hold the
 containers' bound methods; the public counters are properties that read
-those cells. A hit counts one thing, a miss two (objects and bytes
-admitted); ``misses``, ``evictions`` and ``evicted_bytes`` are derived, since
-every object that came in is still here, was evicted or was removed.
-``request_many`` repeats ``request``'s code inline (the tests hold the two
-equal), so a batch makes no call per request, and counts nothing per hit:
-its hits are the flags it set, and a miss finds its index from the
-previous miss or the iterator's length hint. ``insert`` reuses ``request`` for its admission and evictions, so
-the split form cannot drift from the one-call form.
+those cells. A hit counts one thing and so does a miss (the objects
+admitted), in floats (see ``_counter``); ``misses`` and ``evictions`` are
+derived, since every object that came in is still here, was evicted or was
+removed. (Counting evicted bytes too cost LRU 5 % of its speed; nothing
+needed them.) ``request_many`` repeats ``request``'s code inline (the tests
+hold the two equal), so a batch makes no call per request, and counts
+nothing per hit: its hits are the flags it set, and a miss finds its index
+from the previous miss or the iterator's length hint. ``insert`` reuses
+``request`` for its admission and evictions, so the split form cannot drift
+from the one-call form.
 
 Values and callbacks: a key may carry a value (the edge stores responses),
 and ``on_evict(key, value)`` may be set (the edge drops Vary variants and
@@ -113,6 +115,23 @@ def _cell(name: str, doc: str) -> property:
     return property(get, put, doc=doc)
 
 
+def _counter(name: str, doc: str) -> property:
+    """An int property for the counter cell ``name``, which holds a float.
+
+    Floats, because CPython keeps freed floats for reuse: ``hits += 1.0``
+    allocates nothing, where an int above 256 is a new object each time.
+    They count exactly up to 2**53.
+    """
+
+    def get(self: Store) -> int:
+        return int(self._cells[name].cell_contents)
+
+    def put(self: Store, value: int) -> None:
+        self._cells[name].cell_contents = float(value)
+
+    return property(get, put, doc=doc)
+
+
 def _size_error(size: object) -> ValueError:
     return ValueError(f"object size must be a non-negative integer of bytes, got {size!r}")
 
@@ -134,9 +153,9 @@ class Store:
     """A byte-capacity store; each eviction policy is a subclass.
 
     Public: ``name``, ``capacity``, ``max_object_size``, ``on_evict``, the
-    counters ``used``, ``hits``, ``misses``, ``evictions``, ``evicted_bytes``
-    (only ``request``, ``request_many`` and ``lookup`` count hits and
-    misses), and the methods below, and ``request`` and ``request_many``:
+    counters ``used``, ``hits``, ``misses``, ``evictions`` (only ``request``,
+    ``request_many`` and ``lookup`` count hits and misses), and the methods
+    below, and ``request`` and ``request_many``:
 
     ``request(key, size) -> bool`` is the whole libCacheSim step in one call.
     A hit applies the policy's hit update and returns True. A miss runs the
@@ -171,7 +190,6 @@ class Store:
         "_lookup_misses",
         "_rejected",
         "_removed",
-        "_removed_bytes",
         "_inserted",
     )
     name: str = "store"
@@ -179,9 +197,8 @@ class Store:
     request_many: RequestManyFn
 
     used = _cell("used", "Bytes stored: the sum of the stored sizes.")
-    hits = _cell("hits", "Hits counted by request and lookup.")
-    _admitted = _cell("admitted", "Objects ever inserted.")
-    _admitted_bytes = _cell("admitted_bytes", "Bytes ever inserted.")
+    hits = _counter("hits", "Hits counted by request, request_many and lookup.")
+    _admitted = _counter("admitted", "Objects ever inserted.")
 
     def __init__(self, capacity: int, max_object_size: int | None = None) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
@@ -211,7 +228,6 @@ class Store:
         self._lookup_misses = 0
         self._rejected = 0  # misses of request() that inserted nothing
         self._removed = 0
-        self._removed_bytes = 0
         self._inserted = 0  # objects inserted by insert()
         self._setup()
         self.request, self.request_many = self._make_request()
@@ -233,11 +249,6 @@ class Store:
     def evictions(self) -> int:
         """Objects evicted (removals are not evictions)."""
         return self._admitted - len(self) - self._removed
-
-    @property
-    def evicted_bytes(self) -> int:
-        """Bytes evicted."""
-        return self._admitted_bytes - self.used - self._removed_bytes
 
     @property
     def on_evict(self) -> EvictCallback | None:
@@ -300,7 +311,6 @@ class Store:
         if size is None:
             return False
         self._removed += 1
-        self._removed_bytes += size
         if self._values:
             self._values.pop(key, None)
         return True
@@ -421,7 +431,6 @@ class _QueueStore(Store):
         self._q[key] = size
         self.used = used
         self._admitted += 1
-        self._admitted_bytes += size
         if self._victims:
             self._flush()
         return False
@@ -449,13 +458,14 @@ class LRUStore(_QueueStore):
         limit = self._limit  # the admission limit of the fast path
         popitem = q.popitem
         move_to_end = q.move_to_end
-        used = hits = admitted = admitted_bytes = 0
+        used = 0
+        hits = admitted = 0.0  # see _counter
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             if key in q:
                 move_to_end(key)
-                hits += 1
+                hits += 1.0
                 return True
             if size <= limit:  # -1 on the slow path: see _update_slow
                 used += size
@@ -466,14 +476,13 @@ class LRUStore(_QueueStore):
                     used -= size
                     raise _size_error(size)
                 q[key] = size
-                admitted += 1
-                admitted_bytes += size
+                admitted += 1.0
                 return False
             return store._cold_miss(key, size)
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             # request() inlined, its counters in locals, hits counted at the end.
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
             out = bytearray(b"\x01") * n
@@ -484,7 +493,7 @@ class LRUStore(_QueueStore):
             last = n - 1
             i = -1
             u = used
-            c = b = 0
+            c = 0
             done = False
             _q, _cap, _move, _pop = q, cap, move_to_end, popitem
             try:
@@ -506,7 +515,6 @@ class LRUStore(_QueueStore):
                             raise _size_error(size)
                         _q[key] = size
                         c += 1
-                        b += size
                     else:  # not admitted, or the slow path
                         used = u
                         store._cold_miss(key, size)
@@ -515,7 +523,6 @@ class LRUStore(_QueueStore):
             finally:
                 used = u
                 admitted += c
-                admitted_bytes += b
                 hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
@@ -537,12 +544,13 @@ class FIFOStore(_QueueStore):
         cap = self.capacity
         limit = self._limit  # the admission limit of the fast path
         popitem = q.popitem
-        used = hits = admitted = admitted_bytes = 0
+        used = 0
+        hits = admitted = 0.0  # see _counter
 
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             if key in q:
-                hits += 1
+                hits += 1.0
                 return True
             if size <= limit:  # -1 on the slow path: see _update_slow
                 used += size
@@ -553,13 +561,12 @@ class FIFOStore(_QueueStore):
                     used -= size
                     raise _size_error(size)
                 q[key] = size
-                admitted += 1
-                admitted_bytes += size
+                admitted += 1.0
                 return False
             return store._cold_miss(key, size)
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
             out = bytearray(b"\x01") * n
@@ -570,7 +577,7 @@ class FIFOStore(_QueueStore):
             last = n - 1
             i = -1
             u = used
-            c = b = 0
+            c = 0
             done = False
             _q, _cap, _pop = q, cap, popitem
             try:
@@ -591,7 +598,6 @@ class FIFOStore(_QueueStore):
                             raise _size_error(size)
                         _q[key] = size
                         c += 1
-                        b += size
                     else:  # not admitted, or the slow path
                         used = u
                         store._cold_miss(key, size)
@@ -600,7 +606,6 @@ class FIFOStore(_QueueStore):
             finally:
                 used = u
                 admitted += c
-                admitted_bytes += b
                 hits += out.count(1) if done else out.count(1, 0, n - left())
             return out
 
@@ -694,24 +699,24 @@ class SieveStore(Store):
         ahead: deque[list] = deque()
         passed: deque[list] = deque()
         dead_ahead = dead_passed = 0
-        used = hits = admitted = admitted_bytes = 0
+        used = 0
+        hits = admitted = 0.0  # see _counter
         slow = False  # values were stored or on_evict is set
 
         # request_many repeats this miss path inline: keep the two the same.
         def request(key: Hashable, size: int) -> bool:
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             nonlocal ahead, passed, dead_ahead, dead_passed
             if key in d:
                 d[key][1] = 1
-                hits += 1
+                hits += 1.0
                 return True
             if not 0 <= size <= limit:
                 if size < 0:
                     raise _size_error(size)
                 store._rejected += 1
                 return False
-            admitted += 1
-            admitted_bytes += size
+            admitted += 1.0
             u = used + size
             if u > cap:
                 while u > cap:
@@ -753,7 +758,7 @@ class SieveStore(Store):
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             # request() inlined, hits counted at the end.
-            nonlocal used, hits, admitted, admitted_bytes
+            nonlocal used, hits, admitted
             nonlocal ahead, passed, dead_ahead, dead_passed
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
@@ -782,8 +787,7 @@ class SieveStore(Store):
                             raise _size_error(size)
                         store._rejected += 1
                         continue
-                    admitted += 1
-                    admitted_bytes += size
+                    admitted += 1.0
                     u = used + size
                     if u > cap:
                         while u > cap:
@@ -955,18 +959,18 @@ class S3FIFOStore(Store):
         ghost_cap = self._ghost_cap
         sb = mb = gb = ng = 0
         warmed = False
-        hits = admitted = admitted_bytes = 0
+        hits = admitted = 0.0  # see _counter
         slow = False  # values were stored or on_evict is set
 
         # request_many repeats this miss path inline: keep the two the same.
         def request(key: Hashable, size: int) -> bool:
-            nonlocal sb, mb, gb, ng, warmed, hits, admitted, admitted_bytes
+            nonlocal sb, mb, gb, ng, warmed, hits, admitted
             e = get(key)
             if e is not None:
                 f = e[1]
                 if f >= 0:
                     e[1] = f + 1
-                    hits += 1
+                    hits += 1.0
                     return True
             if not 0 <= size <= limit:
                 if size < 0:
@@ -1056,15 +1060,14 @@ class S3FIFOStore(Store):
                 small_add(e)
                 sb += size
             d[key] = e
-            admitted += 1
-            admitted_bytes += size
+            admitted += 1.0
             if slow and store._victims:
                 store._flush()
             return False
 
         def request_many(keys: Sequence[Hashable], sizes: Sequence[int]) -> bytearray:
             # request() inlined, hits counted at the end.
-            nonlocal sb, mb, gb, ng, warmed, hits, admitted, admitted_bytes
+            nonlocal sb, mb, gb, ng, warmed, hits, admitted
             keys, sizes = _as_lists(keys, sizes)
             n = len(keys)
             out = bytearray(b"\x01") * n
@@ -1170,8 +1173,7 @@ class S3FIFOStore(Store):
                         small_add(e)
                         sb += size
                     d[key] = e
-                    admitted += 1
-                    admitted_bytes += size
+                    admitted += 1.0
                     if slow and store._victims:
                         store._flush()
                 done = True
