@@ -858,7 +858,7 @@ class S3FIFOStore(Store):
     small_bytes = _cell("sb", "Bytes in the small queue.")
     main_bytes = _cell("mb", "Bytes in the main queue.")
     ghost_bytes = _cell("gb", "Bytes the ghost queue remembers (not stored).")
-    _ghosts = _cell("ng", "Ghost entries in _d.")
+    _ghosts = _counter("ng", "Ghost entries in _d.")
     _warmed = _cell("warmed", "Whether the first eviction has happened (ends warm-up).")
 
     @property
@@ -957,7 +957,8 @@ class S3FIFOStore(Store):
         small_cap = self._small_cap
         main_cap = self._main_cap
         ghost_cap = self._ghost_cap
-        sb = mb = gb = ng = 0
+        sb = mb = gb = 0
+        ng = 0.0  # see _counter
         warmed = False
         hits = admitted = 0.0  # see _counter
         slow = False  # values were stored or on_evict is set
@@ -978,7 +979,7 @@ class S3FIFOStore(Store):
                 if e is not None:  # the ghost entry is used up all the same
                     e[1] = -3
                     gb -= e[0]
-                    ng -= 1
+                    ng -= 1.0
                     del d[key]
                 store._rejected += 1
                 return False
@@ -986,7 +987,7 @@ class S3FIFOStore(Store):
             if ghost_hit:  # used up; d[key] gets the new entry below
                 e[1] = -3
                 gb -= e[0]
-                ng -= 1
+                ng -= 1.0
             room = cap - size
             if sb + mb > room:
                 warmed = True
@@ -1029,10 +1030,10 @@ class S3FIFOStore(Store):
                                 g = ghost_pop()
                                 if g[1] == -2:  # else used up by a ghost hit
                                     gb -= g[0]
-                                    ng -= 1
+                                    ng -= 1.0
                                     del d[g[2]]
                             e[1] = -2
-                            ng += 1
+                            ng += 1.0
                             ghost_add(e)
                         else:
                             del d[e[2]]
@@ -1097,7 +1098,7 @@ class S3FIFOStore(Store):
                         if e is not None:
                             e[1] = -3
                             gb -= e[0]
-                            ng -= 1
+                            ng -= 1.0
                             del d[key]
                         store._rejected += 1
                         continue
@@ -1105,7 +1106,7 @@ class S3FIFOStore(Store):
                     if ghost_hit:
                         e[1] = -3
                         gb -= e[0]
-                        ng -= 1
+                        ng -= 1.0
                     room = cap - size
                     if sb + mb > room:
                         warmed = True
@@ -1144,10 +1145,10 @@ class S3FIFOStore(Store):
                                         g = ghost_pop()
                                         if g[1] == -2:
                                             gb -= g[0]
-                                            ng -= 1
+                                            ng -= 1.0
                                             del d[g[2]]
                                     e[1] = -2
-                                    ng += 1
+                                    ng += 1.0
                                     ghost_add(e)
                                 else:
                                     del d[e[2]]
