@@ -523,7 +523,7 @@ class LRUStore(_QueueStore):
             finally:
                 used = u
                 admitted += c
-                hits += out.count(1) if done else out.count(1, 0, n - left())
+                hits += out.count(1) if done else out.count(1, 0, n - left() - 1)  # not the bad one
             return out
 
         return request, request_many
@@ -606,7 +606,7 @@ class FIFOStore(_QueueStore):
             finally:
                 used = u
                 admitted += c
-                hits += out.count(1) if done else out.count(1, 0, n - left())
+                hits += out.count(1) if done else out.count(1, 0, n - left() - 1)  # not the bad one
             return out
 
         return request, request_many
@@ -826,7 +826,7 @@ class SieveStore(Store):
                     used = u
                 done = True
             finally:
-                hits += out.count(1) if done else out.count(1, 0, n - left())
+                hits += out.count(1) if done else out.count(1, 0, n - left() - 1)  # not the bad one
             return out
 
         return request, request_many
@@ -1179,7 +1179,7 @@ class S3FIFOStore(Store):
                         store._flush()
                 done = True
             finally:
-                hits += out.count(1) if done else out.count(1, 0, n - left())
+                hits += out.count(1) if done else out.count(1, 0, n - left() - 1)  # not the bad one
             return out
 
         return request, request_many

@@ -515,6 +515,11 @@ def test_request_many_stops_at_a_negative_size(policy):
     # A bad size for a stored key is a hit: the stored size counts, not the request's.
     k0 = one.keys()[0]
     assert many.request_many([k0], [-1]) == bytearray([1])
+    # A key that cannot be a key stops the batch too, and is not counted.
+    hits = many.hits
+    with pytest.raises(TypeError):
+        many.request_many([k0, ["unhashable"], k0], [1, 1, 1])
+    assert many.hits == hits + 1
 
 
 @pytest.mark.parametrize("policy", ALL)
