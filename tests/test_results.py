@@ -48,13 +48,22 @@ from cdn.engine import (
 )
 from cdn.results import KINDS, Batch, Stats
 
+
+class Layout(NamedTuple):
+    places: list[str]
+    regions: list[str]  # region label per place
+    weights: list[int]  # of the places in the requests
+    edges: list[str]  # the last one never serves: it is only ever tried first, and fails
+
+
 # Seven places in four regions; "Nowhere" (its region alone) never sends a request.
-PLACES = ["Paris", "Berlin", "São Paulo", "Lima", "Tokyo", "Delhi", "Nowhere"]
-REGIONS = ["EU", "EU", "SA", "SA", "AS", "AS", "AN"]
-PLACE_WEIGHTS = [5, 3, 2, 1, 4, 1, 0]
-# Four edges; "dead" never serves (it is only ever tried first, and fails).
-EDGES = ["fra", "gru", "nrt", "dead"]
-SERVING = [0, 1, 2]
+WORLD = Layout(
+    ["Paris", "Berlin", "São Paulo", "Lima", "Tokyo", "Delhi", "Nowhere"],
+    ["EU", "EU", "SA", "SA", "AS", "AS", "AN"],
+    [5, 3, 2, 1, 4, 1, 0],
+    ["fra", "gru", "nrt", "dead"],
+)
+EDGES = WORLD.edges
 FROM_CACHE = {HIT, STALE, COLLAPSED}
 SERVED_OUTCOMES = [HIT, MISS, REVALIDATED, STALE, COLLAPSED, PASS]
 QS = (50, 90, 95, 99)
@@ -88,9 +97,13 @@ def latency_ms(rng: random.Random) -> float:
     return math.exp(rng.gauss(math.log(60), 1.2))
 
 
-def make_requests(seed: int, n: int, interval: float, span: float = 700.0) -> list[Req]:
+def make_requests(
+    seed: int, n: int, interval: float, span: float = 700.0, lay: Layout = WORLD
+) -> list[Req]:
     """``n`` requests in time order, starting a few intervals in."""
     rng = random.Random(seed)
+    E = len(lay.edges)
+    serving = list(range(E - 1))
     t = 3 * interval + rng.random()
     out = []
     for _ in range(n):
@@ -105,21 +118,21 @@ def make_requests(seed: int, n: int, interval: float, span: float = 700.0) -> li
             t += rng.uniform(4, 12) * interval
         else:
             t += rng.expovariate(n / span)
-        place = rng.choices(range(len(PLACES)), PLACE_WEIGHTS)[0]
+        place = rng.choices(range(len(lay.places)), lay.weights)[0]
         kind = rng.randrange(len(KINDS))
         level = rng.randrange(3)
         size = rng.choice([0, 1, rng.randrange(100, 10_000), rng.randrange(10**5, 10**8)])
         if rng.random() < 0.09:  # an error: DNS failover gave up, or the origin was down
             failed = rng.choice([0, 1, 1, 2, 3])
-            first = rng.choice([0, 1, 2, 3, 3]) if failed or rng.random() < 0.8 else -1
+            first = rng.choice([*range(E), E - 1]) if failed or rng.random() < 0.8 else -1
             out.append(Req(t, place, kind, -1, first, ERROR, NO_FETCH, size, math.nan, level,
                            failed))  # fmt: skip
             continue
-        edge = rng.choice(SERVING)
+        edge = rng.choice(serving)
         failed, first = 0, edge
         if rng.random() < 0.06:  # served after failed connects elsewhere
             failed = rng.choice([1, 1, 2])
-            first = rng.choice([3, 3, (edge + 1) % 3])
+            first = rng.choice([E - 1, E - 1, (edge + 1) % (E - 1)])
         out.append(
             Req(t, place, kind, edge, first, rng.choice(SERVED_OUTCOMES),
                 rng.choice([NO_FETCH, NO_FETCH, FULL_FETCH, CONDITIONAL]), size,
@@ -182,8 +195,9 @@ def to_batch(reqs: list[Req]) -> Batch:
     )
 
 
-def run_stats(reqs: list[Req], cuts: list[int], interval: float, km, edges=EDGES) -> Stats:
-    stats = Stats(PLACES, REGIONS, edges, np.array(km).reshape(len(PLACES), len(edges)), interval)
+def run_stats(reqs: list[Req], cuts: list[int], interval: float, km, lay: Layout = WORLD) -> Stats:
+    P, E = len(lay.places), len(lay.edges)
+    stats = Stats(lay.places, lay.regions, lay.edges, np.array(km).reshape(P, E), interval)
     bounds = [0, *cuts, len(reqs)]
     for a, b in zip(bounds, bounds[1:], strict=False):
         stats.add(to_batch(reqs[a:b]))
@@ -239,7 +253,7 @@ def retries(r: Req) -> int:
     return max(0, r.failed - (1 if r.edge < 0 else 0))
 
 
-def reference_summary(reqs: list[Req], km, edges=EDGES) -> dict:
+def reference_summary(reqs: list[Req], km, lay: Layout = WORLD) -> dict:
     served = [r for r in reqs if r.edge >= 0]
     hits = [r for r in served if r.outcome in FROM_CACHE]
     out = {
@@ -265,7 +279,7 @@ def reference_summary(reqs: list[Req], km, edges=EDGES) -> dict:
         "bytes_served": sum(r.size for r in served),
     }
     out["edges"] = {}
-    for e, name in enumerate(edges):
+    for e, name in enumerate(lay.edges):
         at = [r for r in served if r.edge == e]
         at_hits = [r for r in at if r.outcome in FROM_CACHE]
         per_second = Counter(math.floor(r.t) for r in at)
@@ -281,17 +295,17 @@ def reference_summary(reqs: list[Req], km, edges=EDGES) -> dict:
         }
     by_region, by_place, by_kind = defaultdict(list), defaultdict(list), defaultdict(list)
     for r in reqs:
-        by_region[REGIONS[r.place]].append(r)
-        by_place[PLACES[r.place]].append(r)
+        by_region[lay.regions[r.place]].append(r)
+        by_place[lay.places[r.place]].append(r)
         by_kind[KINDS[r.kind]].append(r)
     # every region appears (a sum of its cities); cities and kinds only with requests
-    out["regions"] = {g: ref_group(by_region[g], km) for g in sorted(set(REGIONS))}
-    out["cities"] = {p: ref_group(by_place[p], km) for p in PLACES if by_place[p]}
+    out["regions"] = {g: ref_group(by_region[g], km) for g in sorted(set(lay.regions))}
+    out["cities"] = {p: ref_group(by_place[p], km) for p in lay.places if by_place[p]}
     out["resolvers"] = {k: ref_group(by_kind[k], km) for k in KINDS if by_kind[k]}
     return out
 
 
-def reference_rows(reqs: list[Req], interval: float, edges=EDGES) -> list[list]:
+def reference_rows(reqs: list[Req], interval: float, edges: list[str] = EDGES) -> list[list]:
     if not reqs:
         return []
     by_iv = defaultdict(list)
@@ -327,13 +341,14 @@ N = 2500
 @cache
 def case(seed: int, interval: float) -> tuple[list[Req], list[list[float]], dict, list]:
     reqs = make_requests(seed, N, interval)
-    km = distances(seed, len(PLACES), len(EDGES))
+    km = distances(seed, len(WORLD.places), len(EDGES))
     return reqs, km, reference_summary(reqs, km), reference_rows(reqs, interval)
 
 
 def assert_same(got: dict, want: dict, where: str = "summary") -> None:
-    """Key by key, so a failure names the figure."""
-    assert sorted(got) == sorted(want), where
+    """Key by key, so a failure names the figure; the order of the keys too
+    (summary.json is compared byte for byte between runs)."""
+    assert list(got) == list(want), where
     for k in want:
         if isinstance(want[k], dict):
             assert_same(got[k], want[k], f"{where}.{k}")
@@ -347,7 +362,7 @@ def test_the_requests_cover_every_case():
     assert {r.outcome for r in reqs} == set(range(len(OUTCOMES)))
     assert {r.kind for r in reqs} == set(range(len(KINDS)))
     assert {r.level for r in reqs} == {0, 1, 2}
-    assert {r.place for r in reqs} == set(range(len(PLACES) - 1))
+    assert {r.place for r in reqs} == set(range(len(WORLD.places) - 1))
     errs = [r for r in reqs if r.edge < 0]
     assert any(r.failed == 0 for r in errs) and any(r.failed > 1 for r in errs)
     assert any(r.first < 0 for r in errs)
@@ -391,7 +406,7 @@ def test_timeseries_rows_equal_the_reference(seed, interval, split):
 def test_one_request_per_batch():
     """The smallest batches: every request alone."""
     reqs = make_requests(11, 400, 2.0, span=150.0)
-    km = distances(11, len(PLACES), len(EDGES))
+    km = distances(11, len(WORLD.places), len(EDGES))
     stats = run_stats(reqs, split_points(11, reqs, 2.0, "each"), 2.0, km)
     got = stats.summary({})
     del got["scenario"]
@@ -411,18 +426,18 @@ def test_percentiles_within_a_bin_of_the_exact_order_statistic():
 
 
 def test_no_requests():
-    stats = Stats(PLACES, REGIONS, EDGES, np.ones((len(PLACES), len(EDGES))), 1.0)
+    stats = Stats(WORLD.places, WORLD.regions, EDGES, np.ones((len(WORLD.places), len(EDGES))), 1.0)
     stats.add(to_batch([]))
     got = stats.summary({})
     del got["scenario"]
-    assert_same(got, reference_summary([], distances(0, len(PLACES), len(EDGES))))
+    assert_same(got, reference_summary([], distances(0, len(WORLD.places), len(EDGES))))
     assert stats.timeseries_rows() == []
 
 
 def test_every_request_an_error():
     reqs = [r for r in make_requests(5, 1500, 1.0, span=80.0) if r.edge < 0]
     assert len(reqs) > 50
-    km = distances(5, len(PLACES), len(EDGES))
+    km = distances(5, len(WORLD.places), len(EDGES))
     stats = run_stats(reqs, split_points(5, reqs, 1.0, "random"), 1.0, km)
     got = stats.summary({})
     del got["scenario"]
@@ -434,8 +449,79 @@ def test_no_edges():
     """A scenario where nothing can be served: every request an error, no edge tried."""
     reqs = [r._replace(first=-1) for r in make_requests(6, 1500, 1.0, span=80.0) if r.edge < 0]
     reqs = [r._replace(failed=0) for r in reqs]
-    stats = run_stats(reqs, split_points(6, reqs, 1.0, "random"), 1.0, [[]] * len(PLACES), [])
+    lay = WORLD._replace(edges=[])
+    km = [[]] * len(lay.places)
+    stats = run_stats(reqs, split_points(6, reqs, 1.0, "random"), 1.0, km, lay)
     got = stats.summary({})
     del got["scenario"]
-    assert_same(got, reference_summary(reqs, [[]] * len(PLACES), []))
+    assert_same(got, reference_summary(reqs, km, lay))
     assert stats.timeseries_rows() == reference_rows(reqs, 1.0, [])
+
+
+# ------------------------------------------------- what the report reads from Stats
+
+
+def ref_distributions(reqs: list[Req], km, lay: Layout) -> dict:
+    """cities, regions (latency pairs, hit ratio) and resolvers (distance pairs)
+    of ``cdn.report_data.distributions``: the parts that come from Stats."""
+    cities = []
+    for i, key in enumerate(lay.places):
+        rs = [r for r in reqs if r.place == i]
+        if not rs:
+            continue
+        served = Counter(r.edge for r in rs if r.edge >= 0)
+        by_edge = {name: served[e] for e, name in enumerate(lay.edges) if served[e]}
+        top = min(by_edge, key=lambda n: (-by_edge[n], n)) if by_edge else None
+        cities.append({"name": key, "region": lay.regions[i], "requests": len(rs),
+                       "top_edge": top, "edges": by_edge})  # fmt: skip
+    regions = {}
+    for g in sorted(set(lay.regions)):
+        served = [r for r in reqs if lay.regions[r.place] == g and r.edge >= 0]
+        if served:
+            upper = Counter(round(0.01 * 10 ** ((ref_bin(r.latency) + 1) / 100), 3) for r in served)
+            hits = sum(r.outcome in FROM_CACHE for r in served)
+            regions[g] = {
+                "latency_ms": [[v, upper[v]] for v in sorted(upper)],
+                "hit_ratio": ratio(hits, len(served)),
+            }
+    resolvers = {}
+    for k, kind in enumerate(KINDS):
+        dist = Counter(
+            round(round(km[r.place][r.edge] * 1000) / 1000, 1)
+            for r in reqs
+            if r.kind == k and r.edge >= 0
+        )
+        if dist:
+            resolvers[kind] = [[v, dist[v]] for v in sorted(dist)]
+    return {"cities": cities, "regions": regions, "resolvers": resolvers}
+
+
+def test_distributions_from_stats_equal_the_reference():
+    from cdn.geo import great_circle_km
+    from cdn.report_data import distributions
+    from cdn.scenario import load_scenario
+
+    sc = load_scenario("quickstart")
+    places = [c.place for c in sc.clients]
+    weights = [len(places) - i for i in range(len(places))]
+    weights[-2] = 0  # one city without requests
+    lay = Layout([p.key for p in places], [p.continent or "??" for p in places], weights,
+                 [e.name for e in sc.edges])  # fmt: skip
+    km = [[great_circle_km(p.lat, p.lon, e.place.lat, e.place.lon) for e in sc.edges]
+          for p in places]  # fmt: skip
+    reqs = make_requests(21, 3000, 1.0, span=120.0, lay=lay)
+    stats = run_stats(reqs, split_points(21, reqs, 1.0, "random"), 1.0, km, lay)
+    got = distributions(stats, sc)
+    want = ref_distributions(reqs, km, lay)
+    pos = {p.key: p for p in places}
+    for c in got["cities"]:
+        assert (c.pop("lat"), c.pop("lon")) == (
+            round(pos[c["name"]].lat, 4),
+            round(pos[c["name"]].lon, 4),
+        )
+    assert got["cities"] == want["cities"]
+    assert list(got["regions"]) == list(want["regions"])
+    for g, r in want["regions"].items():
+        assert got["regions"][g]["latency_ms"] == r["latency_ms"], g
+        assert got["regions"][g]["hit_ratio"] == r["hit_ratio"], g
+    assert got["resolvers"] == want["resolvers"]
