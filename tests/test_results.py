@@ -525,3 +525,158 @@ def test_distributions_from_stats_equal_the_reference():
         assert got["regions"][g]["latency_ms"] == r["latency_ms"], g
         assert got["regions"][g]["hit_ratio"] == r["hit_ratio"], g
     assert got["resolvers"] == want["resolvers"]
+
+
+# ------------------------------------------------- fed by the simulator itself
+
+# Every outcome, fetch code and resolver kind: an edge down (failed connects,
+# retries, errors), the origin down (stale-if-error, errors), expiring content
+# (revalidations), private content (pass).
+E2E_SCENARIO = """
+name = "stats-e2e"
+seed = 3
+[origin]
+place = "IAD"
+service_time = "10ms"
+[edge_defaults]
+capacity = "4GB"
+policy = "lru"
+[[edges]]
+name = "iad"
+place = "IAD"
+[[edges]]
+name = "fra"
+place = "FRA"
+[[edges]]
+name = "gru"
+place = "GRU"
+[[edges]]
+name = "nrt"
+place = "NRT"
+[dns]
+ttl = "5s"
+policy = "latency"
+health_interval = "2s"
+health_failures = 2
+health_successes = 1
+[[clients]]
+place = "New York"
+weight = 3
+[[clients]]
+place = "London"
+weight = 2
+[[clients]]
+place = "São Paulo"
+weight = 1
+[[clients]]
+place = "Tokyo"
+weight = 1
+[[clients]]
+place = "Sydney"
+weight = 1
+[resolvers]
+isp = 0.6
+[[resolvers.public]]
+name = "far"
+share = 0.2
+places = ["FRA"]
+ecs = false
+[[resolvers.public]]
+name = "near"
+share = 0.2
+places = ["IAD"]
+ecs = true
+[workload]
+duration = "30s"
+rate = "1500/s"
+catalog_size = 300
+client_dns_cache = "5s"
+keepalive = 0.5
+[[events]]
+at = "5s"
+kind = "edge_down"
+edge = "iad"
+duration = "10s"
+[[events]]
+at = "18s"
+kind = "origin_down"
+duration = "6s"
+[network]
+connect_timeout = "1s"
+[[workload.content]]
+type = "api"
+share = 0.6
+size = "2KB"
+cache_control = "max-age=1, stale-while-revalidate=1, stale-if-error=30"
+[[workload.content]]
+type = "img"
+share = 0.3
+size = "200KB"
+cache_control = "max-age=3600"
+[[workload.content]]
+type = "private"
+share = 0.1
+size = "1KB"
+cache_control = "private"
+"""
+
+
+def test_stats_fed_by_the_simulator_equal_the_reference(tmp_path):
+    """The batches Simulation.process hands to Stats (recorded on the way, the
+    run unchanged), replayed through the reference: the summary's Stats figures
+    and every timeseries row agree, through engine cuts at events and chunks."""
+    from cdn.scenario import load_scenario
+    from cdn.simulate import Simulation
+
+    path = tmp_path / "e2e.toml"
+    path.write_text(E2E_SCENARIO, encoding="utf-8")
+    sim = Simulation(load_scenario(path))
+    batches: list[Batch] = []
+    add = sim.stats.add
+
+    def record(b: Batch) -> None:
+        batches.append(b)
+        add(b)
+
+    sim.stats.add = record
+    sim.run(chunk=3000)
+    reqs = [
+        Req(*row)
+        for b in batches
+        for row in zip(
+            b.t.tolist(),
+            b.place.tolist(),
+            b.kind.tolist(),
+            b.edge.tolist(),
+            b.first.tolist(),
+            b.outcome.tolist(),
+            b.fetch.tolist(),
+            b.size.tolist(),
+            b.latency_ms.tolist(),
+            b.dns_level.tolist(),
+            b.failed.tolist(),
+            strict=True,
+        )  # fmt: skip
+    ]
+    # the contract the reference reads the batches by
+    assert all(a.t <= b.t for a, b in zip(reqs, reqs[1:], strict=False))
+    for r in reqs:
+        assert (r.edge < 0) == (r.outcome == ERROR) == math.isnan(r.latency), r
+        assert r.first >= 0 and (r.edge >= 0 or r.fetch == NO_FETCH), r
+    # the run covers what it is meant to
+    assert {r.outcome for r in reqs} == set(range(len(OUTCOMES)))
+    assert {r.fetch for r in reqs} == {NO_FETCH, FULL_FETCH, CONDITIONAL}
+    assert {r.kind for r in reqs} == set(range(len(KINDS)))
+    assert any(r.failed and r.edge >= 0 for r in reqs) and any(r.failed > 1 for r in reqs)
+    assert len(batches) > 10
+
+    st = sim.stats
+    lay = Layout(st.places, st.regions, [], st.edges)
+    got = sim.summary()
+    want = reference_summary(reqs, sim.km.tolist(), lay)
+    # the simulator adds figures of its own (shield tiers, overload, its model)
+    del got["scenario"], got["model"]
+    for name, e in got["edges"].items():
+        got["edges"][name] = {f: v for f, v in e.items() if f in want["edges"][name]}
+    assert_same(got, want)
+    assert st.timeseries_rows() == reference_rows(reqs, st.interval, st.edges)
