@@ -294,10 +294,11 @@ def _scenario_case(seed: int, tmp_path) -> None:
     ref, summary, sim = _run(path, trace, case.requests, False, case.chunk)
     assert sim.caches.tier_batches == 0  # batched = False: the loop alone
     assert summary["requests"] > 0
-    _seen[seed] = (summary["outcomes"], 0)
+    evictions = sum(st.evictions for st in sim.caches.stores)
+    _seen[seed] = (summary["outcomes"], 0, evictions)
     small, _, sim = _run(path, trace, case.requests, True, case.chunk)
     fast = sim.caches.tier_batches
-    _seen[seed] = (summary["outcomes"], fast)
+    _seen[seed] = (summary["outcomes"], fast, evictions)
     if case.fast_ok:  # the batches before the first event at least
         assert fast > 0, "no batch took the tier-by-tier path"
     assert small[0] == ref[0], f"summary differs (chunk {case.chunk}):\n{case.text}"
@@ -336,10 +337,21 @@ def test_scenario_cases_cover_every_outcome_on_the_fast_path(tmp_path):
         if seed not in _seen:
             with contextlib.suppress(AssertionError, KeyError):  # reported by its own test
                 _scenario_case(seed, tmp_path)
-    fast_cases = [o for o, fast in _seen.values() if fast]
+    fast_cases = [o for o, fast, _ in _seen.values() if fast]
     assert len(fast_cases) >= SCENARIO_CASES // 3
     for name in ("miss", "hit", "collapsed", "stale", "revalidated", "error", "pass"):
         assert sum(o[name] for o in fast_cases) > 0, name
+    assert sum(1 for _, fast, ev in _seen.values() if fast and ev) >= 5  # tiny caches evict
+    # Every event kind and every shape of case came up among the cases that pass today.
+    texts = [make_case(s).text for s in range(SCENARIO_CASES) if s not in SCENARIO_KEYERROR]
+    for needle in ('kind = "purge"\nurl', 'kind = "purge"\nprefix', '"edge_down"',
+                   '"origin_down"', '"origin_slow"', '"flash_crowd"', 'tier = "shield"',
+                   'parent = "s1"', "max_object_size", "[[origin.cache_control]]",
+                   'distribution = "lognormal", median = "5ms"', 'service_time = "1ms"',
+                   "no-cache", "stale-if-error", "stale-while-revalidate", "s-maxage",
+                   "must-revalidate", "no-store", "max-age=31536000", "s3fifo", "sieve",
+                   '"fifo"', '"lru"'):  # fmt: skip
+        assert any(needle in t for t in texts), needle
 
 
 # ------------------------------------------------------------------ the cache core
@@ -422,13 +434,16 @@ def _core_case(seed: int) -> set[int]:
                 ms += 2500.0
             up.append(np.where(has, ms + size / 1e4, 0.0))
             cond.append(np.where(has & expiring, ms, 0.0))
-        before = caches[0].tier_batches
+        before, from_kids = caches[0].tier_batches, list(caches[0].tier_requests)
         got = [c.serve(t, edge, key, size, ctype, up, cond) for c in caches]
         for field in ("outcome", "upstream_ms", "fetch"):
             a, r = getattr(got[0], field), getattr(got[1], field)
             assert np.array_equal(a, r), (seed, b, field, np.flatnonzero(a != r)[:5])
         if caches[0].tier_batches > before:
             seen_fast.update(got[0].outcome.tolist())
+            # A node that served its own clients and its children's misses in one pass.
+            if any(caches[0].tier_requests[x] > from_kids[x] for x in set(edge.tolist())):
+                seen_fast.add(MIXED)
         # Between batches, the same thing happens to both: purges, the origin.
         if rng.random() < 0.1:
             keys = rng.choice(catalog, 3).tolist()
@@ -455,6 +470,7 @@ def _core_case(seed: int) -> set[int]:
 
 
 CORE_CASES = 200
+MIXED = -1  # marks a fast batch in which one node had its own clients and children
 _core_seen: dict[int, set[int]] = {}  # outcomes of each core case's fast-path batches
 
 
@@ -474,6 +490,7 @@ def test_core_cases_cover_every_outcome_on_the_fast_path():
     seen = set().union(*_core_seen.values())
     missing = {HIT, MISS, REVALIDATED, STALE, COLLAPSED, ERROR, PASS} - seen
     assert not missing, [OUTCOMES[o] for o in missing]
+    assert sum(MIXED in s for s in _core_seen.values()) >= 10
 
 
 SHIELD_ONLY_HITS = """
