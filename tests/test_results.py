@@ -19,7 +19,14 @@ The random requests cover every outcome code, resolver kind and DNS level,
 errors with and without failed connects, retries on served requests, ties and
 requests exactly at interval edges, gaps of empty intervals, extreme latencies,
 a place, a region and an edge without traffic, and batch boundaries that split
-intervals (and seconds, and runs of equal times).
+intervals (and seconds, and runs of equal times). Two more checks use real
+inputs: the figures ``cdn.report_data.distributions`` reads from Stats (the
+quickstart's places and edges), and the very batches ``Simulation.process``
+feeds Stats in a run with an edge and the origin down.
+
+Each check was seen to fail: 53 mutations of a scratch copy of cdn/results.py
+(hit codes, bins, percentile ranks, medians, retries, per-batch interval rows,
+table growth, overwriting instead of adding, ...) are all caught.
 """
 
 from __future__ import annotations
