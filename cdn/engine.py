@@ -339,9 +339,8 @@ class EdgeCaches:
     def _node_pass(self, x, oi, t, key, size, cls, ctype) -> np.ndarray:
         """Node ``x``'s store over requests ``oi``; what each needs: hit, a fetch,
         a revalidation, or a stale answer with a revalidation behind it."""
-        st = self.stores[x]
-        rm = getattr(st, "request_many", None) or (lambda k, s: bytearray(map(st.request, k, s)))
-        hit = np.frombuffer(bytes(rm(key[oi].tolist(), size[oi].tolist())), dtype=np.bool_)
+        flags = self.stores[x].request_many(key[oi].tolist(), size[oi].tolist())
+        hit = np.frombuffer(flags, dtype=np.bool_)
         kind = np.where(hit, _K_HIT, _K_MISS).astype(np.int8)
         ex = np.flatnonzero(cls[oi] == self.EXPIRING)
         if len(ex):
@@ -371,7 +370,8 @@ class EdgeCaches:
         hop = np.where(full, up[du, ou], cond[du, ou])
         p = self.parents[x]
         if p >= 0:
-            u = hop + answer[p][np.searchsorted(nodes[p][0], ou)]
+            # (a parent no request reached this batch has no answers to look up)
+            u = hop + answer[p][np.searchsorted(nodes[p][0], ou)] if len(ou) else hop
         else:
             u = hop
             fetch[ou] = np.where(full, FULL_FETCH, CONDITIONAL)

@@ -309,23 +309,7 @@ def _scenario_case(seed: int, tmp_path) -> None:
     assert big[1] == ref[1], f"timeseries differs (chunk {DEFAULT_CHUNK}):\n{case.text}"
 
 
-# The tier-by-tier pass raises KeyError when a node with a parent gets requests in
-# a slice and all of them hit, while its parent gets none: _node_waits looks up the
-# parent's answers even for no requests (engine.py, ``answer[p][...]``). These
-# cases hit it today; with ``if len(ou)`` around that lookup every case passes.
-# Once the engine is fixed, strict xfail turns them into failures: drop the sets.
-ENGINE_BUG = "KeyError in EdgeCaches._node_waits: a slice whose requests all hit below a parent"
-SCENARIO_KEYERROR = {2, 7, 13, 17, 19, 25, 26, 29, 31, 37, 38, 41, 53, 55, 59, 62, 64, 65, 77}
-CORE_KEYERROR = {0, 6, 10, 12, 33, 34, 42, 51, 60, 70, 72, 76, 81, 83, 84, 90, 93, 99, 100,
-                 102, 105, 108, 109, 122, 135, 145, 147, 157, 173, 174, 186, 196, 198}  # fmt: skip
-
-
-def _cases(n: int, known: set[int]) -> list:
-    bug = pytest.mark.xfail(strict=True, raises=KeyError, reason=ENGINE_BUG)
-    return [pytest.param(s, marks=bug) if s in known else s for s in range(n)]
-
-
-@pytest.mark.parametrize("seed", _cases(SCENARIO_CASES, SCENARIO_KEYERROR))
+@pytest.mark.parametrize("seed", range(SCENARIO_CASES))
 def test_random_scenario_same_results_both_ways(seed, tmp_path):
     _scenario_case(seed, tmp_path)
 
@@ -336,7 +320,7 @@ def test_scenario_cases_cover_every_outcome_on_the_fast_path(tmp_path):
     # selection) run here.
     for seed in range(SCENARIO_CASES):
         if seed not in _seen:
-            with contextlib.suppress(AssertionError, KeyError):  # reported by its own test
+            with contextlib.suppress(AssertionError):  # reported by its own test
                 _scenario_case(seed, tmp_path)
     fast_cases = [o for o, fast, _ in _seen.values() if fast]
     assert len(fast_cases) >= SCENARIO_CASES // 3
@@ -344,7 +328,7 @@ def test_scenario_cases_cover_every_outcome_on_the_fast_path(tmp_path):
         assert sum(o[name] for o in fast_cases) > 0, name
     assert sum(1 for _, fast, ev in _seen.values() if fast and ev) >= 5  # tiny caches evict
     # Every event kind and every shape of case came up among the cases that pass today.
-    texts = [make_case(s).text for s in range(SCENARIO_CASES) if s not in SCENARIO_KEYERROR]
+    texts = [make_case(s).text for s in range(SCENARIO_CASES)]
     for needle in ('kind = "purge"\nurl', 'kind = "purge"\nprefix', '"edge_down"',
                    '"origin_down"', '"origin_slow"', '"flash_crowd"', 'tier = "shield"',
                    'parent = "s1"', "max_object_size", "[[origin.cache_control]]",
@@ -477,7 +461,7 @@ MIXED = -1  # marks a fast batch in which one node had its own clients and child
 _core_seen: dict[int, set[int]] = {}  # outcomes of each core case's fast-path batches
 
 
-@pytest.mark.parametrize("seed", _cases(CORE_CASES, CORE_KEYERROR))
+@pytest.mark.parametrize("seed", range(CORE_CASES))
 def test_edge_caches_same_answers_both_ways(seed):
     _core_seen[seed] = set()
     _core_seen[seed] = _core_case(seed)
@@ -517,7 +501,6 @@ catalog_size = 5
 """
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=ENGINE_BUG)
 def test_a_slice_of_edge_hits_only_below_a_shield(tmp_path):
     # The smallest case: five objects that never expire, one edge under one shield.
     # After the first few misses a 64-request batch is all hits at the edge and the
