@@ -92,11 +92,17 @@ class Place:
         return self.code or self.name
 
 
+_SEPARATORS = re.compile(r"[\s\-_.']+")
+
+
 def fold(text: str) -> str:
     """Case- and accent-insensitive form used for matching names."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-    return re.sub(r"[\s\-_.']+", " ", plain).strip()
+    if text.isascii():  # nothing to decompose (NFKD leaves ASCII as it is)
+        plain = text.casefold()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return _SEPARATORS.sub(" ", plain).strip()
 
 
 @cache
@@ -113,16 +119,17 @@ def _cities() -> tuple[list[Place], dict[str, list[int]]]:
     reader = csv.DictReader(io.StringIO(gzip.decompress(raw).decode("utf-8")))
     table = countries()
     rows = list(reader)
+    folded = [fold(r["name"]) for r in rows]
     shared: dict[tuple[str, str], int] = {}
-    for r in rows:
-        shared[fold(r["name"]), r["cc"]] = shared.get((fold(r["name"]), r["cc"]), 0) + 1
+    for f, r in zip(folded, rows, strict=True):
+        shared[f, r["cc"]] = shared.get((f, r["cc"]), 0) + 1
     cities: list[Place] = []
     index: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         cc = r["cc"]
         region = f"{cc}-{r['admin1']}" if r["admin1"] else cc
         # a name two cities of one country share is displayed with its region
-        where = region if shared[fold(r["name"]), cc] > 1 else cc
+        where = region if shared[folded[i], cc] > 1 else cc
         cities.append(
             Place(
                 name=f"{r['name']}, {where}",
@@ -136,7 +143,9 @@ def _cities() -> tuple[list[Place], dict[str, list[int]]]:
                 region=region,
             )
         )
-        for n in {fold(r["name"]), fold(r["ascii"])} - {""}:
+        ascii_name = r["ascii"]
+        names = {folded[i], folded[i] if ascii_name == r["name"] else fold(ascii_name)}
+        for n in names - {""}:
             index.setdefault(n, []).append(i)
     return cities, index
 
