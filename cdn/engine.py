@@ -144,8 +144,8 @@ class EdgeCaches:
         self.never = list(never_expires)  # per content type: classify is "hit" all run long
         self.cacheable = list(cacheable)
         self.stale_on_error = stale_on_error  # (content type, age) -> may serve stale
-        # key -> time a fetch in flight completes (pruned once past: kept small, so
-        # the check on every hit stays cheap)
+        # key -> when the latest fetch of it completes, for fetches that may still be
+        # in flight (a key missing here is not: hits on it wait for nothing)
         self.inflight: list[dict] = [{} for _ in stores]
         # key -> time the stored copy was asked for, for content that expires: its age
         # counts from then (RFC 9111 4.2.3: the response delay is part of the age)
@@ -186,16 +186,6 @@ class EdgeCaches:
             [f.lifetime if classify(0.0, f) == "hit" else 0.0 for f in self.freshness]
         )
         self._hop_max = [0.0] * n  # the longest hop (ms) from each node to its parent so far
-
-    def depth(self) -> int:
-        """Hops on the longest path from an edge to the origin."""
-        best = 0
-        for e in range(len(self.stores)):
-            d, p = 1, self.parents[e]
-            while p >= 0:
-                d, p = d + 1, self.parents[p]
-            best = max(best, d)
-        return best
 
     def purge(self, keys: Iterable[int]) -> int:
         """Drop ``keys`` from every store; returns the number of copies removed."""
