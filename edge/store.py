@@ -579,6 +579,8 @@ class FIFOStore(_QueueStore):
             u = used
             c = 0
             done = False
+            # LRU's loop without the move on a hit: written out twice on purpose, since
+            # a per-hit test of the policy would cost the hot loop more than the move.
             _q, _cap, _pop = q, cap, popitem
             try:
                 for key in it:
