@@ -97,8 +97,14 @@ NOT_STORED_FIELDS = frozenset(
         "proxy-authorization",
     }
 )
-# RFC 9111 3.2: never taken from a 304 into the stored response (describe the stored body).
-NOT_UPDATED_FIELDS = NOT_STORED_FIELDS | {"content-length", "content-encoding", "content-range"}
+# RFC 9111 3.2: never taken from a 304 into the stored response (describe the stored body;
+# Content-MD5, RFC 1864, is a digest of the stored bytes, so a 304's value would be a lie).
+NOT_UPDATED_FIELDS = NOT_STORED_FIELDS | {
+    "content-length",
+    "content-encoding",
+    "content-range",
+    "content-md5",
+}
 
 # Vary'd request fields whose values are case-insensitive / whose member order is free.
 CASE_INSENSITIVE_FIELDS = frozenset({"accept-encoding", "accept-language", "accept-charset"})

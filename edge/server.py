@@ -112,6 +112,11 @@ DEFAULT_MAX_OBJECT_SIZE = 64 * 2**20  # buffering bound for one response when no
 STREAM_CHUNK = 64 * 1024
 PASS_SECONDS = 10.0  # how long an uncacheable answer stops collapsing for its target
 PASS_LIMIT = 10_000  # targets remembered that way
+# RFC 9110 9.2.2: requests a client may resend when the connection failed under them.
+# aiohttp resends these once when a pooled connection turns out dead (an origin's idle
+# timer fired), but only with a body it can replay: small ones are read whole for that.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_REPLAYABLE_BODY = 1 << 20
 
 # RFC 9110 7.6.1: fields that describe one connection and are never forwarded.
 HOP_BY_HOP = frozenset(
@@ -877,6 +882,10 @@ class Edge:
         if data is not None and request.headers.get("Expect", "").lower() == "100-continue":
             # The low-level server leaves Expect to the handler; the body is wanted.
             await request.writer.write(b"HTTP/%d.%d 100 Continue\r\n\r\n" % request.version)
+        if data is not None and request.method in _IDEMPOTENT:
+            size = request.content_length
+            if size is not None and size <= _REPLAYABLE_BODY:
+                data = await request.read()  # small enough to replay on a dead pooled connection
         try:
             resp = await self._origin(request.method, target, headers, data)
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -1042,3 +1042,60 @@ def test_uncacheable_targets_are_not_serialised_behind_one_fetch():
         assert "stored" in params(r.headers["Cache-Status"]) and "/api" not in t.edge.passes
 
     run(body)
+
+
+def test_idempotent_requests_are_resent_when_a_pooled_origin_connection_died():
+    # RFC 9110 9.2.2: a client may resend an idempotent request automatically when the
+    # connection fails before the answer. This origin answers one request per connection
+    # and closes the next one unanswered, as an origin does when an idle keep-alive
+    # timer fires just as the edge reuses the connection.
+    received: list[tuple[str, bytes]] = []
+
+    async def conn(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            for n in range(2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                if n == 1:
+                    break  # dies under the second request, unanswered
+                lines = head.decode("latin-1").split("\r\n")
+                length = 0
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                data = await reader.readexactly(length)
+                received.append((lines[0].split(" ")[0], data))
+                out = lines[0].split(" ")[0].encode() + b" " + data
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(out), out)
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(conn, "127.0.0.1", 0)
+        origin = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        port = free_port()
+        runner = await start_edge(EdgeConfig(origin=origin, port=port))
+        try:
+            async with aiohttp.ClientSession() as client:
+                base = f"http://127.0.0.1:{port}"
+                for method, data in [("GET", None), ("GET", None), ("PUT", b"put-body")]:
+                    async with client.request(method, base + "/x", data=data) as r:
+                        assert r.status == 200, (method, r.status)
+                        assert await r.read() == method.encode() + b" " + (data or b"")
+                # A POST is not resent: the PUT's fresh connection dies under it -> 502.
+                async with client.post(base + "/x", data=b"once") as r:
+                    assert r.status == 502
+        finally:
+            await runner.cleanup()
+            server.close()
+            await server.wait_closed()
+        assert [m for m, _ in received] == ["GET", "GET", "PUT"]
+        assert received[2][1] == b"put-body"
+
+    asyncio.run(main())

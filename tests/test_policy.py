@@ -564,6 +564,15 @@ def test_merge_304_updates_headers_and_restarts_age():
     assert decide("GET", [], m, later + 100).action == "hit"
 
 
+def test_merge_304_keeps_fields_that_describe_the_stored_body():
+    # RFC 9111 3.2: fields the stored response depends on are not replaced; Content-MD5
+    # (RFC 1864) is a digest of the stored body, like Content-Length its size.
+    s = stored(("Cache-Control", "max-age=1"), ("ETag", '"v1"'), ("Content-MD5", "A=="))
+    m = merge_304(s, [("ETag", '"v1"'), ("Content-MD5", "B=="), ("X-New", "1")], T0, T0)
+    assert [v for n, v in m.headers if n == "Content-MD5"] == ["A=="]
+    assert ("X-New", "1") in m.headers
+
+
 def test_merge_304_without_date_dates_it_now():
     s = stored(("Cache-Control", "max-age=60"), ("ETag", '"v1"'))
     m = merge_304(s, [("ETag", '"v1"')], T0 + 500, T0 + 500)
