@@ -705,6 +705,11 @@ class Edge:
                     return served
             tokens = _connection_tokens(resp.headers)
             rh = _strip_hop_by_hop(_pairs(resp.headers), tokens)
+            if status == 304 and entry is not None and not P.freshens(entry.stored, rh):
+                # RFC 9111 4.3.4: a 304 whose validator matches no stored response MUST NOT
+                # update one; fetch the representation again, unconditionally.
+                resp.release()
+                return await self._fetch(request, target, req, key, None, fwd, flight)
             if status == 304 and entry is not None:
                 stored = P.merge_304(entry.stored, rh, request_time, response_time)
                 fresh = self._make_entry(target, stored, entry.body)
@@ -925,6 +930,8 @@ class Edge:
                     flight.status = resp.status
                     rh = _strip_hop_by_hop(_pairs(resp.headers), _connection_tokens(resp.headers))
                     if resp.status == 304 and entry is not None:
+                        if not P.freshens(entry.stored, rh):
+                            return  # RFC 9111 4.3.4: updates nothing; the next request refetches
                         stored = P.merge_304(entry.stored, rh, request_time, response_time)
                         fresh = self._make_entry(target, stored, entry.body)
                         if self._insert(key, fresh):

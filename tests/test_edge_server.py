@@ -1099,3 +1099,30 @@ def test_idempotent_requests_are_resent_when_a_pooled_origin_connection_died():
         assert received[2][1] == b"put-body"
 
     asyncio.run(main())
+
+
+def test_a_304_with_another_strong_etag_updates_nothing_and_is_refetched():
+    # RFC 9111 4.3.4: when a 304's strong validator matches no stored response, the cache
+    # MUST NOT use it to update one; the edge fetches the representation again.
+    async def body(t: T):
+        seen: list[str | None] = []
+
+        async def h(request):
+            seen.append(request.headers.get("If-None-Match"))
+            if len(seen) == 1:
+                return web.Response(
+                    body=b"old", headers={"Cache-Control": "max-age=0", "ETag": '"v1"'}
+                )
+            if "If-None-Match" in request.headers:
+                return web.Response(status=304, headers={"ETag": '"v2"', "X-From": "304"})
+            return web.Response(body=b"new", headers={"Cache-Control": "max-age=0", "ETag": '"v2"'})
+
+        t.origin.routes["/e"] = h
+        r, b = await t.get("/e")
+        assert b == b"old"
+        r, b = await t.get("/e")
+        assert r.status == 200 and b == b"new" and r.headers["ETag"] == '"v2"'
+        assert "X-From" not in r.headers
+        assert seen == [None, '"v1"', None]
+
+    run(body)
