@@ -25,7 +25,8 @@ from __future__ import annotations
 import argparse
 import gc
 import time
-from collections import OrderedDict
+
+from bench_store import bare_sim  # the same bare LRU loop is the yardstick in both
 
 from cdn.scenario import load_scenario
 from cdn.simulate import Simulation
@@ -33,23 +34,6 @@ from cdn.workload import Requests
 from edge.store import make_store
 
 BUNDLED = ("quickstart", "global", "public-resolvers", "failover")
-
-
-def bare_loop(keys: list[int], sizes: list[int], capacity: int) -> tuple[int, int]:
-    q: OrderedDict[int, int] = OrderedDict()
-    used = hits = hit_bytes = 0
-    move, pop = q.move_to_end, q.popitem
-    for k, s in zip(keys, sizes, strict=True):
-        if k in q:
-            move(k)
-            hits += 1
-            hit_bytes += s
-        elif s <= capacity:
-            used += s
-            while used > capacity:
-                used -= pop(last=False)[1]
-            q[k] = s
-    return hits, hit_bytes
 
 
 def bench(name: str, n: int) -> dict:
@@ -67,7 +51,7 @@ def bench(name: str, n: int) -> dict:
     keys, sizes = reqs.obj.tolist(), reqs.size.tolist()
     gc.disable()
     w1, c1 = time.perf_counter(), time.process_time()
-    bare_loop(keys, sizes, sc.edges[0].capacity)
+    bare_sim(keys, sizes, sc.edges[0].capacity)
     bwall, bcpu = time.perf_counter() - w1, time.process_time() - c1
     fresh = Simulation(sc, requests=n)
     edges = fresh.dns.resolve(reqs.t, reqs.place, reqs.group, reqs.host).edge.tolist()
