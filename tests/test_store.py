@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from edge.store import (
@@ -708,3 +709,51 @@ def test_removal_matches_a_naive_reference(naive):
             assert [store.size_of(x) for x in order] == [ref.size[x] for x in order]
         flush()
         assert store.used == sum(ref.size.values()) <= capacity
+
+
+# -- keys of any kind, and the kernels' arrays ----------------------------------------
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_int_keys_are_one_key_whatever_their_type(policy):
+    """A Python int, a numpy integer and True are one key, as in a dict."""
+    store = make_store(policy, 1000)
+    assert store.request(7, 10) is False
+    assert store.request(np.int64(7), 10) is True
+    assert store.request_many(np.array([7], dtype=np.int32), np.array([10])) == bytearray([1])
+    assert store.request(True, 10) is False and store.request(1, 10) is True
+    assert store.size_of(np.uint8(7)) == 10 and len(store) == 2
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_mapped_keys_are_forgotten_with_their_objects(policy):
+    """Keys that are not small ints get ids; the table of ids stays about the
+    size of what the policy knows, however many keys went through."""
+    store = make_store(policy, 1000)
+    for i in range(20_000):
+        store.request(f"/object/{i % 5_000}", 10)
+        store.request((i, "variant"), 10)
+        store.request(-i - 1, 10)  # negative ints are mapped too
+    known = len(store) + (len(store._policy_state()[1]) if policy == "s3fifo" else 0)
+    assert 50 <= len(store) <= 100 and store.used == 10 * len(store)
+    assert len(store._ids) <= 2 * known + 64
+    assert all(store.size_of(k) == 10 for k in store)
+
+
+@pytest.mark.parametrize("policy", ALL)
+def test_the_arrays_grow_and_stay_consistent(policy):
+    """Far more objects than the first arrays hold, with removals in between:
+    every stored key is found, every removed one is gone."""
+    rng = random.Random(5)
+    store = make_store(policy, 10**9)
+    stored: set[int] = set()
+    for i in range(20_000):
+        k = rng.randrange(1 << 40)
+        store.request(k, 1)
+        stored.add(k)
+        if i % 3 == 0:
+            gone = rng.choice(sorted(stored)) if i % 300 == 0 else k
+            assert store.remove(gone)
+            stored.discard(gone)
+    assert len(store) == len(stored) and store.used == len(stored)
+    assert set(store.keys()) == stored and all(k in store for k in stored)
