@@ -44,6 +44,8 @@ Outcome codes (per request): see ``HIT`` ... ``ERROR`` below.
 from __future__ import annotations
 
 import heapq
+import math
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -68,6 +70,36 @@ def _group_order(code: np.ndarray) -> np.ndarray:
         order = order[np.argsort((high[order] & 0xFFFF).astype(np.uint16), kind="stable")]
         high = high >> 16
     return order
+
+
+def _age_bounds(classify: Callable[[float, object], str], f: object) -> tuple[float, float]:
+    """The ages at which ``classify(age, f)`` stops answering "hit" and starts
+    answering "revalidate" (stale in between), asked of classify itself: a
+    bisection over the float64 values, which the policy core's monotone answer
+    in age (hit, then stale, then revalidate; RFC 9111 4.2, RFC 5861) allows.
+    ``inf`` if it never does."""
+
+    def first(pred: Callable[[float], bool]) -> float:
+        lo, hi = 0, 0x7FF0000000000000  # the bits of 0.0 and of inf, ordered as the floats
+        if pred(0.0):
+            return 0.0
+        if not pred(math.inf):
+            return math.inf
+        while hi - lo > 1:  # pred(lo) false, pred(hi) true
+            mid = (lo + hi) // 2
+            if pred(_float(mid)):
+                hi = mid
+            else:
+                lo = mid
+        return _float(hi)
+
+    fresh = first(lambda a: classify(a, f) != "hit")
+    stale = first(lambda a: a >= fresh and classify(a, f) == "revalidate")
+    return fresh, stale
+
+
+def _float(bits: int) -> float:
+    return struct.unpack("<d", struct.pack("<q", bits))[0]
 
 
 class Engine:
@@ -126,6 +158,7 @@ class EdgeCaches:
     """
 
     FOREVER, EXPIRING, UNCACHEABLE, FAILED = range(4)
+    RENEWAL_ROUNDS = 8  # vectorised rounds of _renewals before a loop takes the rest
 
     def __init__(
         self,
@@ -181,10 +214,11 @@ class EdgeCaches:
             self._chains.append(chain)
         # Nodes children first, and hops from each to the origin at most.
         self._bottom_up = sorted(range(n), key=lambda x: -len(self._chains[x]))
-        # How long a copy of each content type stays a plain hit (s), per the policy.
-        self._fresh_for = np.array(
-            [f.lifetime if classify(0.0, f) == "hit" else 0.0 for f in self.freshness]
-        )
+        # Per content type, the ages (s) at which classify stops answering "hit"
+        # (how long a copy stays a plain hit) and starts answering "revalidate".
+        bounds = [_age_bounds(classify, f) for f in self.freshness]
+        self._fresh_for = np.array([b[0] for b in bounds], dtype=np.float64)
+        self._stale_for = np.array([b[1] for b in bounds], dtype=np.float64)
         self._hop_max = [0.0] * n  # the longest hop (ms) from each node to its parent so far
 
     def purge(self, keys: Iterable[int]) -> int:
@@ -312,13 +346,14 @@ class EdgeCaches:
                 od = np.concatenate([p[1] for p in parts])
                 order = np.argsort(oi, kind="stable")
                 oi, od = oi[order], od[order]
-            kind = self._node_pass(x, oi, t, key, size, cls, ctype)
+            g = _group_order(key[oi])  # by key, time order within
+            kind = self._node_pass(x, oi, g, t, key, size, cls, ctype)
             p = self.parents[x]
             if p >= 0:
                 onward = kind != _K_HIT
                 if onward.any():
                     incoming[p].append((oi[onward], od[onward] + 1))
-            nodes[x] = (oi, od, kind)
+            nodes[x] = (oi, od, kind, g)
         answer: dict[int, np.ndarray] = {}
         for x in reversed(self._bottom_up):
             if x in nodes:
@@ -326,32 +361,103 @@ class EdgeCaches:
                                              out, waits, fetch)  # fmt: skip
         return Served(out, waits, fetch)
 
-    def _node_pass(self, x, oi, t, key, size, cls, ctype) -> np.ndarray:
-        """Node ``x``'s store over requests ``oi``; what each needs: hit, a fetch,
-        a revalidation, or a stale answer with a revalidation behind it."""
-        flags = self.stores[x].request_many(key[oi].tolist(), size[oi].tolist())
+    def _node_pass(self, x, oi, g, t, key, size, cls, ctype) -> np.ndarray:
+        """Node ``x``'s store over requests ``oi`` (``g``: their order by key, time
+        order within); what each needs: hit, a fetch, a revalidation, or a stale
+        answer with a revalidation behind it."""
+        flags = self.stores[x].request_many(key[oi], size[oi])
         hit = np.frombuffer(flags, dtype=np.bool_)
         kind = np.where(hit, _K_HIT, _K_MISS).astype(np.int8)
-        ex = np.flatnonzero(cls[oi] == self.EXPIRING)
+        ex = g[cls[oi[g]] == self.EXPIRING]  # expiring content, by key, in time order within
         if len(ex):
-            stored, classify, fresh = self.stored[x], self.classify, self.freshness
-            kinds = kind[ex].tolist()
-            sel = oi[ex]
-            for j, (k, tt, ct) in enumerate(
-                zip(key[sel].tolist(), t[sel].tolist(), ctype[sel].tolist(), strict=True)
-            ):
-                if kinds[j] == _K_MISS:
-                    stored[k] = tt
-                elif (v := classify(tt - stored[k], fresh[ct])) != "hit":
-                    kinds[j] = _K_STALE if v == "stale" else _K_REVALIDATE
-                    stored[k] = tt
-            kind[ex] = kinds
+            self._renewals(x, ex, oi, kind, t, key, ctype)
         return kind
+
+    def _renewals(self, x, ex, oi, kind, t, key, ctype) -> None:
+        """Which hits on expiring content ``ex`` (positions in ``oi``, by key, time
+        order within) find their copy too old: ``kind`` stale or revalidate.
+
+        A copy's age counts from the latest request that stored it or renewed it
+        (a miss, a revalidation, a stale answer). classify says "hit" below the
+        age ``_fresh_for`` of the content type, so within each run of a key's
+        requests from one such request to the next, the first hit at or past that
+        age is the next renewal, and the hits before it are plain hits. One round
+        finds that first renewal in every run at once and splits the runs there;
+        a key needs as many rounds as it has renewals in the batch (a batch spans
+        a few lifetimes at most), and a long tail of rounds goes to a loop.
+        A renewal is stale below the age ``_stale_for``, else a revalidation.
+        """
+        sel = oi[ex]
+        k, tt, ct = key[sel], t[sel], ctype[sel]
+        life = self._fresh_for[ct]
+        miss = kind[ex] == _K_MISS
+        n = len(ex)
+        first = np.empty(n, dtype=bool)  # a key's first request in the batch
+        first[0] = True
+        np.not_equal(k[1:], k[:-1], out=first[1:])
+        # Runs start at misses (stored now) and at a key's first request (its copy
+        # stored or renewed before the batch, at the time kept in self.stored).
+        base = tt.copy()
+        fh = np.flatnonzero(first & ~miss)
+        stored = self.stored[x]
+        if len(fh):
+            base[fh] = [stored[c] for c in k[fh].tolist()]
+        run = np.maximum.accumulate(np.where(first | miss, np.arange(n), 0))
+        act = np.flatnonzero(~miss)  # hits not known to be plain hits yet, in order
+        arun = run[act]  # where each one's run starts
+        abase = base[arun]  # and when its copy was stored or renewed
+        renewed = []
+        ages = []
+        for _ in range(self.RENEWAL_ROUNDS):
+            age = tt[act] - abase
+            c = np.flatnonzero(~(age < life[act]))
+            if not len(c):
+                act = act[:0]
+                break
+            cr = arun[c]
+            f = c[np.append(True, cr[1:] != cr[:-1])]  # the first renewal in each run
+            renewed.append(act[f])
+            ages.append(age[f])
+            # The hits after a renewal in its run form a new run from it.
+            pos = np.arange(len(act))
+            last = np.full(len(act), -1)
+            last[f] = f
+            np.maximum.accumulate(last, out=last)
+            lc = np.maximum(last, 0)
+            keep = (last >= 0) & (pos > last) & (arun[lc] == arun)
+            arun = act[lc[keep]]
+            act = act[keep]
+            abase = tt[arun]
+        if len(act):  # keys with many renewals in this batch: the rest one by one
+            renewed_rest, ages_rest = [], []
+            cur, b = -1, 0.0
+            tl, ll = tt.tolist(), life.tolist()
+            for j, r, b0 in zip(act.tolist(), arun.tolist(), abase.tolist(), strict=True):
+                if r != cur:
+                    cur, b = r, b0
+                a = tl[j] - b
+                if not a < ll[j]:
+                    renewed_rest.append(j)
+                    ages_rest.append(a)
+                    b = tl[j]
+            renewed.append(np.array(renewed_rest, dtype=np.int64))
+            ages.append(np.array(ages_rest, dtype=np.float64))
+        rj = np.concatenate(renewed) if renewed else np.zeros(0, dtype=np.int64)
+        if len(rj):
+            stale = np.concatenate(ages) < self._stale_for[ct[rj]]
+            kind[ex[rj]] = np.where(stale, _K_STALE, _K_REVALIDATE)
+        # Each key's copy now counts its age from its last miss or renewal.
+        mark = miss.copy()
+        mark[rj] = True
+        m = np.flatnonzero(mark)
+        if len(m):
+            m = m[np.append(k[m][1:] != k[m][:-1], True)]
+            stored.update(zip(k[m].tolist(), tt[m].tolist(), strict=True))
 
     def _node_waits(self, x, nodes, answer, t, key, size, up, cond, out, waits, fetch):
         """How long node ``x`` takes to answer each request that reached it (ms),
         its parent's answers known; fills in the results of its own clients."""
-        oi, od, kind = nodes[x]
+        oi, od, kind, g = nodes[x]
         tx = t[oi]
         onward = kind != _K_HIT
         ou, du = oi[onward], od[onward]
@@ -371,7 +477,6 @@ class EdgeCaches:
         ready = np.full(len(oi), -np.inf)  # when a copy fetched by this request arrives
         ready[onward] = np.where(stale, tx[onward], tx[onward] + u * 0.001)
         keys = key[oi]
-        g = _group_order(keys)  # by key, time order within
         kg = keys[g]
         last = np.maximum.accumulate(np.where(onward[g], np.arange(len(g)), -1))
         lc = np.maximum(last, 0)
