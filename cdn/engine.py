@@ -220,6 +220,7 @@ class EdgeCaches:
         self._fresh_for = np.array([b[0] for b in bounds], dtype=np.float64)
         self._stale_for = np.array([b[1] for b in bounds], dtype=np.float64)
         self._hop_max = [0.0] * n  # the longest hop (ms) from each node to its parent so far
+        self._has_children = {p for p in self.parents if p >= 0}
 
     def purge(self, keys: Iterable[int]) -> int:
         """Drop ``keys`` from every store; returns the number of copies removed."""
@@ -319,47 +320,58 @@ class EdgeCaches:
         flight there, when that fetch completes.
         """
         n = len(t)
-        up = np.stack(up_ms)  # [depth, request]
-        cond = np.stack(cond_ms)
         out = np.zeros(n, dtype=np.int8)  # HIT
         waits = np.zeros(n)
         fetch = np.zeros(n, dtype=np.int8)  # NO_FETCH
         out[cls == self.FAILED] = ERROR
-        self._pass_through(np.flatnonzero(cls == self.UNCACHEABLE), edge, size, up, out,
+        self._pass_through(np.flatnonzero(cls == self.UNCACHEABLE), edge, size, up_ms, out,
                            waits, fetch)  # fmt: skip
-        # Each node's own clients' requests, in time order.
-        incoming: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        # What reaches each node: (requests in time order, the depth of the node in
+        # their tier chain: one int for all, or an array). Its own clients first.
+        incoming: list[list[tuple[np.ndarray, int | np.ndarray]]] = []
         start = 0
         for end in ends.tolist():
             own = ci[start:end]
-            incoming.append([(own, np.zeros(len(own), dtype=np.int8))] if len(own) else [])
+            incoming.append([(own, 0)] if len(own) else [])
             start = end
-        nodes: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        nodes: dict[int, tuple] = {}
         for x in self._bottom_up:
             parts = incoming[x]
             if not parts:
                 continue
-            if len(parts) == 1:
-                oi, od = parts[0]
-            else:
-                oi = np.concatenate([p[0] for p in parts])
-                od = np.concatenate([p[1] for p in parts])
-                order = np.argsort(oi, kind="stable")
-                oi, od = oi[order], od[order]
-            g = _group_order(key[oi])  # by key, time order within
+            oi, od = parts[0] if len(parts) == 1 else self._merge(parts, n)
+            keys = key[oi]
+            g = _group_order(keys)  # by key, time order within
             kind = self._node_pass(x, oi, g, t, key, size, cls, ctype)
             p = self.parents[x]
             if p >= 0:
-                onward = kind != _K_HIT
-                if onward.any():
-                    incoming[p].append((oi[onward], od[onward] + 1))
-            nodes[x] = (oi, od, kind, g)
+                onward = np.flatnonzero(kind != _K_HIT)
+                if len(onward):
+                    incoming[p].append((oi[onward], od + 1 if isinstance(od, int)
+                                        else od[onward] + 1))  # fmt: skip
+            nodes[x] = (oi, od, kind, g, keys)
         answer: dict[int, np.ndarray] = {}
         for x in reversed(self._bottom_up):
             if x in nodes:
-                answer[x] = self._node_waits(x, nodes, answer, t, key, size, up, cond,
+                answer[x] = self._node_waits(x, nodes, answer, t, key, size, up_ms, cond_ms,
                                              out, waits, fetch)  # fmt: skip
         return Served(out, waits, fetch)
+
+    @staticmethod
+    def _merge(parts, n: int) -> tuple[np.ndarray, int | np.ndarray]:
+        """The requests of several parts (disjoint, each in time order) in time order,
+        and their depths."""
+        mark = np.zeros(n, dtype=bool)
+        for pi, _ in parts:
+            mark[pi] = True
+        oi = np.flatnonzero(mark)
+        depths = {pd for _, pd in parts if isinstance(pd, int)}
+        if len(depths) == 1 and all(isinstance(pd, int) for _, pd in parts):
+            return oi, depths.pop()
+        d = np.zeros(n, dtype=np.int8)
+        for pi, pd in parts:
+            d[pi] = pd
+        return oi, d[oi]
 
     def _node_pass(self, x, oi, g, t, key, size, cls, ctype) -> np.ndarray:
         """Node ``x``'s store over requests ``oi`` (``g``: their order by key, time
@@ -454,89 +466,130 @@ class EdgeCaches:
             m = m[np.append(k[m][1:] != k[m][:-1], True)]
             stored.update(zip(k[m].tolist(), tt[m].tolist(), strict=True))
 
-    def _node_waits(self, x, nodes, answer, t, key, size, up, cond, out, waits, fetch):
+    def _node_waits(self, x, nodes, answer, t, key, size, up_ms, cond_ms, out, waits, fetch):
         """How long node ``x`` takes to answer each request that reached it (ms),
         its parent's answers known; fills in the results of its own clients."""
-        oi, od, kind, g = nodes[x]
+        oi, od, kind, g, keys = nodes[x]
+        n = len(oi)
         tx = t[oi]
         onward = kind != _K_HIT
-        ou, du = oi[onward], od[onward]
-        ku = kind[onward]
-        full = ku == _K_MISS
-        hop = np.where(full, up[du, ou], cond[du, ou])
+        on = np.flatnonzero(onward)
+        ou = oi[on]
+        ku = kind[on]
+        cond = np.flatnonzero(ku != _K_MISS)  # revalidations (and stale answers)
+        hop = self._hops(ou, od if isinstance(od, int) else od[on], cond, up_ms, cond_ms)
         p = self.parents[x]
         if p >= 0:
             # (a parent no request reached this batch has no answers to look up)
-            u = hop + answer[p][np.searchsorted(nodes[p][0], ou)] if len(ou) else hop
+            u = hop + answer[p][ou] if len(ou) else hop
         else:
             u = hop
-            fetch[ou] = np.where(full, FULL_FETCH, CONDITIONAL)
-        stale = ku == _K_STALE
-        ans = np.zeros(len(oi))
-        ans[onward] = np.where(stale, 0.0, u)
-        ready = np.full(len(oi), -np.inf)  # when a copy fetched by this request arrives
-        ready[onward] = np.where(stale, tx[onward], tx[onward] + u * 0.001)
-        keys = key[oi]
+            f = np.full(len(ou), FULL_FETCH, dtype=np.int8)
+            f[cond] = CONDITIONAL
+            fetch[ou] = f
+        ans = np.zeros(n)
+        ans_on = np.where(ku == _K_STALE, 0.0, u)
+        ans[on] = ans_on
+        ready = np.full(n, -np.inf)  # when a copy fetched by this request arrives
+        ready[on] = tx[on] + ans_on * 0.001  # (a stale answer's: at once)
         kg = keys[g]
-        last = np.maximum.accumulate(np.where(onward[g], np.arange(len(g)), -1))
+        og = onward[g]
+        last = np.full(n, -1)
+        last[og] = np.flatnonzero(og)
+        np.maximum.accumulate(last, out=last)
         lc = np.maximum(last, 0)
         after = (last >= 0) & (kg[lc] == kg)  # a fetch of the same key came before
-        collapsed = self._collapse(x, g, after, ready[g[lc]], keys, tx, kind, ans)
-        self._still_in_flight(x, kg, after, ready[g[lc]], float(t[-1]))
-        kids = od > 0  # requests from child tiers
-        if kids.any():
-            hits = kids & (kind == _K_HIT)
-            self.tier_requests[x] += int(kids.sum())
-            self.tier_bytes[x] += int(size[oi[kids]].sum())
-            self.tier_hits[x] += int(hits.sum())
-            self.tier_hit_bytes[x] += int(size[oi[hits]].sum())
-        own = od == 0
-        i0 = oi[own]
-        out[i0] = np.where(collapsed[own], COLLAPSED, _K_OUTCOME[kind[own]])
-        waits[i0] = ans[own]
+        r = ready[g[lc]]
+        collapsed = self._collapse(x, g, after, r, keys, tx, onward, ans)
+        self._still_in_flight(x, kg, after, r, float(t[-1]))
+        if isinstance(od, int):  # every request here came from the same depth
+            own = kids = slice(None)
+            if od:
+                own = None
+            else:
+                kids = None
+        else:
+            own, kids = np.flatnonzero(od == 0), np.flatnonzero(od > 0)
+            collapsed = collapsed[od[collapsed] == 0]
+        if kids is not None:  # requests from child tiers
+            ik = oi[kids]
+            hits = ik[~onward[kids]]
+            self.tier_requests[x] += len(ik)
+            self.tier_bytes[x] += int(size[ik].sum())
+            self.tier_hits[x] += len(hits)
+            self.tier_hit_bytes[x] += int(size[hits].sum())
+        if own is not None:
+            i0 = oi[own]
+            out[i0] = _K_OUTCOME[kind[own]]
+            out[oi[collapsed]] = COLLAPSED
+            waits[i0] = ans[own]
+        if x in self._has_children:  # answers by request index, for the children
+            by_index = np.empty(len(t))
+            by_index[oi] = ans
+            return by_index
         return ans
 
-    def _collapse(self, x, g, after, r, keys, tx, kind, ans) -> np.ndarray:
-        """Hits at ``x`` that wait for a fetch of their key still in flight: the
-        latest fetch before them in this batch (completing at ``r``, both in the
-        key order ``g``), else one from before the batch."""
-        hits = kind == _K_HIT
-        collapsed = np.zeros(len(keys), dtype=bool)
-        wait = hits[g] & after & (r > tx[g])
+    @staticmethod
+    def _hops(ou, du, cond, up_ms, cond_ms) -> np.ndarray:
+        """The hop times (ms) of requests ``ou`` going up from depth ``du`` (one
+        depth for all, or one each): full fetches, ``cond`` (positions) conditional."""
+        if isinstance(du, int):
+            hop = up_ms[du][ou]
+            if len(cond):
+                hop[cond] = cond_ms[du][ou[cond]]
+            return hop
+        hop = np.empty(len(ou))
+        is_cond = np.zeros(len(ou), dtype=bool)
+        is_cond[cond] = True
+        for d in np.unique(du).tolist():
+            m = du == d
+            hop[m] = np.where(is_cond[m], cond_ms[d][ou[m]], up_ms[d][ou[m]])
+        return hop
+
+    def _collapse(self, x, g, after, r, keys, tx, onward, ans) -> np.ndarray:
+        """Hits at ``x`` that wait for a fetch of their key still in flight (their
+        positions): the latest fetch before them in this batch (completing at
+        ``r``, both in the key order ``g``), else one from before the batch."""
+        hits = ~onward
+        wait = np.flatnonzero(hits[g] & after & (r > tx[g]))
         j = g[wait]
-        collapsed[j] = True
         ans[j] = (r[wait] - tx[j]) * 1000.0
         early = np.flatnonzero(hits & (tx < self._latest))  # maybe a fetch from before
         if len(early):
             first = np.empty(len(g), dtype=bool)
             first[g] = ~after
             inflight = self.inflight[x]
-            for j in early[first[early]].tolist():
-                rc = inflight.get(int(keys[j]))
-                if rc is not None and rc > tx[j]:
-                    collapsed[j] = True
-                    ans[j] = (rc - float(tx[j])) * 1000.0
-        return collapsed
+            more = []
+            for e in early[first[early]].tolist():
+                rc = inflight.get(int(keys[e]))
+                if rc is not None and rc > tx[e]:
+                    more.append(e)
+                    ans[e] = (rc - float(tx[e])) * 1000.0
+            if more:
+                j = np.concatenate([j, np.array(more, dtype=j.dtype)])
+        return j
 
     def _still_in_flight(self, x, kg, after, r, t_end: float) -> None:
         """Node ``x``'s table after the batch: the latest fetch of every key that
         may still be in flight when the batch ends (``kg`` keys in key order, ``r``
         the completion of the latest fetch so far at each position). Keys left out
         completed by ``t_end``: nothing later can wait for them."""
-        ends = np.flatnonzero(np.append(kg[1:] != kg[:-1], True))  # each key's last row
-        fetched = after[ends]
-        lk, lr = kg[ends][fetched], r[ends][fetched]
+        n = len(kg)
+        late = np.flatnonzero(r > t_end)
+        # ... of a fetch before it of the same key, at the key's last row
+        late = late[after[late] & ((late == n - 1) | (kg[np.minimum(late + 1, n - 1)] != kg[late]))]
         table = {}
-        for k, rc in self.inflight[x].items():  # from before: kept unless fetched again
-            if rc > t_end:
-                j = np.searchsorted(lk, k)
-                if j == len(lk) or lk[j] != k:
-                    table[k] = rc
-        late = lr > t_end
-        table.update(zip(lk[late].tolist(), lr[late].tolist(), strict=True))
+        old = [(k, rc) for k, rc in self.inflight[x].items() if rc > t_end]
+        if old:  # from before: kept unless fetched again
+            ok = np.array([k for k, _ in old])
+            j = np.searchsorted(kg, ok, side="right") - 1  # the key's last row, if any
+            jc = np.maximum(j, 0)
+            again = (j >= 0) & (kg[jc] == ok) & after[jc]
+            table.update(kr for kr, a in zip(old, again.tolist(), strict=True) if not a)
+        table.update(zip(kg[late].tolist(), r[late].tolist(), strict=True))
         self.inflight[x] = table
 
-    def _pass_through(self, idx, edge, size, up, out, waits, fetch) -> None:
+    def _pass_through(self, idx, edge, size, up_ms, out, waits, fetch) -> None:
         """Uncacheable requests: up the whole chain to the origin and back."""
         if not len(idx):
             return
@@ -546,9 +599,9 @@ class EdgeCaches:
         for x in np.unique(e).tolist():
             sel = idx[e == x]
             chain = self._chains[x]
-            w = up[len(chain), sel]
+            w = up_ms[len(chain)][sel]
             for d in range(len(chain) - 1, -1, -1):  # summed from the origin end
-                w = up[d, sel] + w
+                w = up_ms[d][sel] + w
             waits[sel] = w
             b = int(size[sel].sum())
             for p in chain:
