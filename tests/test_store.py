@@ -332,7 +332,7 @@ def test_lookup_then_insert_equals_request(policy):
 
 @pytest.mark.parametrize("policy", ALL)
 def test_callbacks_and_values_do_not_change_decisions(policy):
-    """The slow path (values stored, on_evict set) decides exactly as the fast one."""
+    """With values stored and on_evict set (evictions reported), the same decisions."""
     trace = random_trace(4, 5000, 120, 50)
     fast = make_store(policy, 300)
     slow = make_store(policy, 300)
@@ -525,7 +525,8 @@ def test_request_many_stops_at_a_negative_size(policy):
 
 @pytest.mark.parametrize("policy", ALL)
 def test_request_many_with_values_and_callbacks(policy):
-    """The slow path (values stored, on_evict set): the same decisions and callbacks."""
+    """With values stored and on_evict set (batches go one by one): the same decisions
+    and callbacks."""
     trace = random_trace(31, 3000, 100, 50)
     stores = [make_store(policy, 300, max_object_size=80) for _ in range(2)]
     seen: list[list] = [[], []]
@@ -672,7 +673,7 @@ class NaiveS3FIFO:
 
 @pytest.mark.parametrize("naive", [NaiveSieve, NaiveS3FIFO])
 def test_removal_matches_a_naive_reference(naive):
-    """Removes (lazy in the store) interleaved with requests, one by one and in
+    """Removes (unlinked from the middle of a queue) interleaved with requests, one by one and in
     batches: the same answers, order and sizes as the plain list version."""
     policy = "sieve" if naive is NaiveSieve else "s3fifo"
     rng = random.Random(41)
@@ -748,8 +749,9 @@ def test_the_arrays_grow_and_stay_consistent(policy):
     store = make_store(policy, 10**9)
     stored: set[int] = set()
     for i in range(20_000):
-        k = rng.randrange(1 << 40)
-        store.request(k, 1)
+        # random keys, and keys in long arithmetic runs (clusters in a hash table)
+        k = rng.randrange(1 << 40) if i % 2 else (i % 5_000) << rng.choice((0, 20, 32))
+        assert store.request(k, 1) == (k in stored)  # nothing is evicted: hit iff stored
         stored.add(k)
         if i % 3 == 0:
             gone = rng.choice(sorted(stored)) if i % 300 == 0 else k
