@@ -282,7 +282,7 @@ class EdgeCaches:
             return
         starts = (ends[full] - np.diff(ends, prepend=0)[full]).tolist()
         for d in range(len(up_ms)):
-            h = np.maximum(up_ms[d][ci], cond_ms[d][ci])
+            h = np.maximum(up_ms[d], cond_ms[d])[ci]
             for x, m in zip(full.tolist(), np.maximum.reduceat(h, starts).tolist(), strict=True):
                 chain = self._chains[x]
                 if d <= len(chain):
@@ -379,7 +379,7 @@ class EdgeCaches:
         answer with a revalidation behind it."""
         flags = self.stores[x].request_many(key[oi], size[oi])
         hit = np.frombuffer(flags, dtype=np.bool_)
-        kind = np.where(hit, _K_HIT, _K_MISS).astype(np.int8)
+        kind = np.logical_not(hit).view(np.int8)  # _K_HIT or _K_MISS
         ex = g[cls[oi[g]] == self.EXPIRING]  # expiring content, by key, in time order within
         if len(ex):
             self._renewals(x, ex, oi, kind, t, key, ctype)

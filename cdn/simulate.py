@@ -309,6 +309,10 @@ class Simulation:
                 self.hop_rtt[d, e] = self.network.rtt_ms(a, b)
                 self.hop_bw[d, e] = min(net.server_bandwidth, self.network.bandwidth_bps(a, b))
                 self.hop_origin[d, e] = last
+        self.hop_to_origin: list[bool | None] = []
+        for d in range(depth):
+            ends = {bool(self.hop_origin[d, e]) for e in range(E) if len(chains[e]) > d}
+            self.hop_to_origin.append(ends.pop() if len(ends) == 1 else None)
         lat = np.array([p.lat for p in self.places])
         lon = np.array([p.lon for p in self.places])
         elat = np.array([e.place.lat for e in self.edges])
@@ -475,14 +479,16 @@ class Simulation:
         # requests only for content that expires.
         expiring = self.caches.ctype_class[r.ctype] == self.caches.EXPIRING
         up, cond = [], []
+        chain_len = self.chain_len[e0]
         for d in range(len(self.hop_rtt)):
-            has_hop = self.chain_len[e0] > d
+            has_hop = chain_len > d
             up.append(self._hop_ms(d, e0, size, service_ms, has_hop, tls))
             cond.append(self._hop_ms(d, e0, None, service_ms, has_hop & expiring, tls))
         served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up, cond)
         pl = r.place.astype(np.int64)
+        pe = pl * len(self.edges) + e0  # (client place, edge) in the flat matrices
         client_ms = transfer.fetch_time_ms_array(
-            self.rtt_ce[pl, e0], size, ~r.reuse, tls=tls, bandwidth_bps=self.bw_ce[pl, e0]
+            self.rtt_ce.ravel()[pe], size, ~r.reuse, tls=tls, bandwidth_bps=self.bw_ce.ravel()[pe]
         )
         pg = pl * G + r.group
         dns_ms = np.where(res.level >= 1, self.pg_dns[pg, 0], 0.0) + np.where(
@@ -506,10 +512,14 @@ class Simulation:
         if len(idx) == 0:
             return out
         e = e0[idx]
-        nbytes = np.zeros(len(idx), dtype=np.int64) if size is None else size[idx]
-        server = np.where(self.hop_origin[d, e], service_ms[idx], 0.0)
+        nbytes = 0 if size is None else size[idx]
+        to_origin = self.hop_to_origin[d]  # every such hop ends at the origin, none, or some
+        if to_origin is None:
+            server = np.where(self.hop_origin[d][e], service_ms[idx], 0.0)
+        else:
+            server = service_ms[idx] if to_origin else 0.0
         out[idx] = transfer.fetch_time_ms_array(
-            self.hop_rtt[d, e], nbytes, False, tls=tls, bandwidth_bps=self.hop_bw[d, e],
+            self.hop_rtt[d][e], nbytes, False, tls=tls, bandwidth_bps=self.hop_bw[d][e],
             server_ms=server,
         )  # fmt: skip
         return out

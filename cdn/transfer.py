@@ -204,9 +204,12 @@ def fetch_time_ms_array(
             idx = np.flatnonzero(np.broadcast_to(slow, shape))
             pick = [np.broadcast_to(x, shape).reshape(-1)[idx] for x in (rtt, n, bw, cap)]
             response.reshape(-1)[idx] = _capped_ms(*pick, float(w0))
-    setup = np.where(new, 1.0 + tls_, 0.0) * rtt
-    total = setup if server.ndim == 0 and server == 0.0 else setup + server
-    total = total + response
+    if new.ndim == 0 and not new and _max(rtt) < math.inf:  # reused: no handshakes (0 + x is x)
+        total = response if server.ndim == 0 and server == 0.0 else server + response
+    else:
+        setup = np.where(new, 1.0 + tls_, 0.0) * rtt
+        total = setup if server.ndim == 0 and server == 0.0 else setup + server
+        total = total + response
     return total if total.shape == shape else np.broadcast_to(total, shape).copy()
 
 
