@@ -3,9 +3,13 @@
 Theory of operation
 -------------------
 The server is authoritative for one zone (``dns.zone``). For the CDN host
-names it answers A/AAAA with the edges the routing core picks for the client;
-everything else in the zone is static (SOA and NS at the apex, an A glue for
-``ns1``), and names outside the zone are REFUSED.
+names it answers A with the edges the routing core picks for the client, and
+AAAA the same way only when the edges really listen on their IPv6 plan
+addresses (``ipv6=True``): otherwise AAAA for a host name is NODATA, as gdnsd
+or PowerDNS answer a name without an address of that type, because a client
+that prefers IPv6 would try an address nothing listens on first. Everything
+else in the zone is static (SOA and NS at the apex, an A glue for ``ns1``),
+and names outside the zone are REFUSED.
 
 A query goes through one function, :meth:`DnsServer.resolve`, which turns the
 query bytes, the source address and the transport's size limit into the reply
@@ -34,7 +38,8 @@ and the ECS block are all part of the key).
 
 Rules this file follows (RFC 1035, 6891, 7871, 8482, and DESIGN.md):
 - AA on every answer from the zone (including NXDOMAIN and NODATA, which carry
-  the SOA in the authority section); RD copied; Z, AD, CD, RA clear; TC only
+  the SOA in the authority section, its TTL the negative TTL of RFC 2308:
+  the SOA minimum, which is the zone's TTL); RD copied; Z, AD, CD, RA clear; TC only
   when truncating; the question echoed as asked.
 - EDNS: version > 0 gets BADVERS with an OPT of version 0; unknown options and
   flags are ignored and never echoed; DO is copied; the requester's UDP size
@@ -245,6 +250,11 @@ class DnsServer:
     places clients; ``router`` defaults to ``Router(scenario)``. Health checks
     run when ``check_health`` (URLs ``http://<edge v4>:<health_port>`` +
     ``/.well-known/cdn/health`` unless ``health_urls`` is given).
+    ``ipv6`` says whether the edges listen on their IPv6 plan addresses
+    (``fd00:cd::1:N``, :mod:`cdn.addressing`): when False, AAAA for a host
+    name is NODATA (NOERROR, no answer, the SOA in authority) instead of an
+    address nothing listens on. ``cdn serve`` and ``cdn dns`` pass False
+    unless told otherwise; the default True keeps the plan's answers.
     """
 
     def __init__(
@@ -258,6 +268,7 @@ class DnsServer:
         health_urls: Mapping[str, str] | None = None,
         health_interval: float | None = None,
         ns_address: str = str(NS_ADDRESS_V4),
+        ipv6: bool = True,
         query_log: bool = False,
         cache: bool = True,
         cache_size: int = 200_000,
@@ -270,6 +281,7 @@ class DnsServer:
         dns = scenario.dns
         self.zone = _build_zone(dns.zone, dns.hosts, dns.ttl, ns_address)
         self.use_ecs = dns.ecs
+        self.ipv6 = ipv6
         self.addresses = {n: (a.packed, b.packed) for n, (a, b) in edge_addresses(scenario).items()}
         missing = [n for n in self.router.names if n not in self.addresses]
         if missing:
@@ -381,7 +393,7 @@ class DnsServer:
         ttl = z.ttl
         if qt == T_ANY and (labels == z.apex or labels == z.ns or labels in z.hosts):
             rep.add_answer(RR(qname, T_HINFO, C_IN, ttl, _HINFO_RFC8482))
-        elif labels in z.hosts and qt in (T_A, T_AAAA):
+        elif labels in z.hosts and (qt == T_A or (qt == T_AAAA and self.ipv6)):
             edges, scope, used_source = self._route(ecs, source)
             fam, cls = (0, A) if qt == T_A else (1, AAAA)
             for e in edges:
@@ -399,7 +411,7 @@ class DnsServer:
             or labels in z.hosts
             or labels in z.empty_nonterminals
         ):
-            rep.add_auth(z.soa)  # NODATA
+            rep.add_auth(z.soa)  # NODATA (also AAAA for a host name without ipv6)
         else:
             rep.header.rcode = rcode = NXDOMAIN
             rep.add_auth(z.soa)

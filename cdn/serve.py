@@ -12,7 +12,11 @@ Theory of operation
    "edge") on their :mod:`cdn.addressing` addresses ``127.0.1.N``, all on the
    common HTTP port; a tiered edge's upstream is its parent shield;
 4. the DNS server (:class:`cdn.dns_server.DnsServer`) on UDP and TCP, with
-   health checks against the edges' ``/.well-known/cdn/health``.
+   health checks against the edges' ``/.well-known/cdn/health``. The edges
+   listen on IPv4 only (IPv6 loopback is the single address ``::1``, and the
+   plan's ``fd00:cd::1:N`` are on no interface), so the DNS server runs with
+   ``ipv6=False``: AAAA for the host names is NODATA, and a client that
+   prefers IPv6 falls back to A at once instead of trying a dead address.
 
 Distance emulation (:mod:`cdn.emulation`) is hooked into the apps that
 ``create_origin_app`` / ``create_edge_app`` return, before their runners are
@@ -148,6 +152,7 @@ class LiveStack:
             self.locator,
             health_port=port,
             health_interval=opt.health_interval,
+            ipv6=False,  # the edges listen on 127.0.1.N only: AAAA is NODATA
         )
         try:
             await self.dns.start(opt.dns_host, opt.dns_port)

@@ -16,6 +16,7 @@ import urllib.request
 import dns.edns
 import dns.flags
 import dns.message
+import dns.name
 import dns.opcode
 import dns.query
 import dns.rcode
@@ -92,7 +93,7 @@ def _start(lt, sc, tmp, **kw) -> DnsServer:
 def env(lt, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dns")
     sc = make_scenario(ttl=30)
-    server = _start(lt, sc, tmp, check_health=False)
+    server = _start(lt, sc, tmp, check_health=False, ipv6=True)  # AAAA answered
     full = DnsServer(sc, server.locator, check_health=False, cache=False)  # the full path
     yield sc, server, full
     lt.run(server.stop())
@@ -104,6 +105,19 @@ def big(lt, tmp_path_factory):
     server = _start(lt, sc, tmp_path_factory.mktemp("big"), check_health=False)
     yield sc, server
     lt.run(server.stop())
+
+
+@pytest.fixture(scope="module")
+def v4only(lt, tmp_path_factory):
+    """Edges without working IPv6 (as under ``cdn serve``), and the same zone with it."""
+    sc = make_scenario(ttl=45, hosts=("www", "@", "img.static"))
+    server = _start(lt, sc, tmp_path_factory.mktemp("v4only"), check_health=False, ipv6=False)
+    dual = DnsServer(sc, server.locator, check_health=False, cache=False, ipv6=True)
+    yield sc, server, dual
+    lt.run(server.stop())
+
+
+V4ONLY_HOSTS = ("www.cdn.test", "cdn.test", "img.static.cdn.test")
 
 
 def ask(server, qname, rdtype="A", *, tcp=False, ecs=None, source=None, **kw):
@@ -200,6 +214,65 @@ def test_zone_rcodes_and_sections(env, tcp):
     assert r.rcode() == dns.rcode.NXDOMAIN
     r = ask(server, "www.cdn.test", "A", rdclass="CH", tcp=tcp)
     assert r.rcode() == dns.rcode.REFUSED
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_aaaa_is_nodata_when_the_edges_have_no_ipv6(v4only, tcp):
+    sc, server, _ = v4only
+    tokyo, tokyo6 = block(sc, "Tokyo"), block(sc, "Tokyo", v6=True)
+    for name in V4ONLY_HOSTS:
+        for ecs in (None, (str(tokyo.network_address), 24), (str(tokyo6.network_address), 48)):
+            r = ask(server, name, "AAAA", ecs=ecs, tcp=tcp)
+            assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA, (name, ecs)
+            assert not r.flags & dns.flags.TC and not r.answer and not r.additional
+            [soa] = r.authority  # the zone's SOA, with the negative TTL (RFC 2308)
+            assert soa.rdtype == dns.rdatatype.SOA and soa.name.to_text() == "cdn.test."
+            assert soa.ttl == 45 and soa[0].minimum == 45
+            e = ecs_of(r)  # echoed as sent, scope 0: the answer is the same for everyone
+            if ecs is None:
+                assert e is None
+            else:
+                assert (e.address, e.srclen, e.scopelen) == (*ecs, 0)
+        # A still routes by the client subnet
+        r = ask(server, name, "A", ecs=(str(tokyo.network_address), 24), tcp=tcp)
+        assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+        assert [a.address for a in r.answer[0]] == [addr(sc, "nrt")] and r.answer[0].ttl == 45
+        assert ecs_of(r).scopelen == 24
+
+
+def _with_qtype(wire: bytes, qname: str, qtype: int) -> bytes:
+    """The message with the type of its (uncompressed) question replaced."""
+    at = 12 + len(dns.name.from_text(qname).to_wire())
+    return wire[:at] + struct.pack("!H", qtype) + wire[at + 2 :]
+
+
+def test_only_aaaa_for_host_names_changes_without_ipv6(v4only):
+    """Every reply of the IPv4-only server is byte for byte the dual-stack server's,
+    except AAAA for a host name: that is the zone's existing NODATA reply (what the
+    name gets for MX), with the question's type as asked."""
+    sc, server, dual = v4only
+    tokyo = (str(block(sc, "Tokyo").network_address), 24)
+    names = (*V4ONLY_HOSTS, "WwW.CDN.test", "ns1.cdn.test", "static.cdn.test", "no.cdn.test")
+    nodata = 0
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(3)
+        s.bind(("127.0.0.1", 0))
+        for name in (*names, "example.org"):
+            for t in ("A", "AAAA", "MX", "ANY", "SOA", "NS"):
+                for ecs in (None, tokyo, ("0.0.0.0", 0)):
+                    opts = [dns.edns.ECSOption(*ecs)] if ecs else []
+                    q = dns.message.make_query(name, t, use_edns=0 if ecs else None, options=opts)
+                    wire = q.to_wire()
+                    s.sendto(wire, ("127.0.0.1", server.port))
+                    got = s.recv(65535)
+                    if t == "AAAA" and name.lower() in V4ONLY_HOSTS:
+                        mx = dual.resolve(_with_qtype(wire, name, 15), "127.0.0.1")[0]
+                        want = _with_qtype(mx, name, 28)
+                        nodata += 1
+                    else:
+                        want = dual.resolve(wire, "127.0.0.1")[0]
+                    assert got == want, (name, t, ecs)
+    assert nodata == 4 * 3
 
 
 def test_case_is_echoed_as_asked(env):
@@ -477,7 +550,8 @@ def _wait_dns(port: int, proc, timeout=60.0) -> None:
     assert _wait_for(ok, timeout)
 
 
-def test_cli_and_dig():
+@pytest.mark.parametrize("aaaa", [False, True])
+def test_cli_and_dig(aaaa):
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -489,6 +563,7 @@ def test_cli_and_dig():
             "--listen",
             f"127.0.0.1:{port}",
             "--no-health",
+            *(["--aaaa"] if aaaa else []),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -504,7 +579,20 @@ def test_cli_and_dig():
         )
         r = dns.query.tcp(q, "127.0.0.1", port=port, timeout=3)
         assert [a.address for a in r.answer[0]] == ["127.0.1.3"]
-        if shutil.which("dig"):
+        # AAAA: `cdn edge` cannot listen on fd00:cd::1:N (on no interface), so by
+        # default NODATA; with --aaaa the plan's address
+        q = dns.message.make_query(
+            "www.cdn.test", "AAAA", use_edns=0, options=[dns.edns.ECSOption("127.64.10.0", 24)]
+        )
+        for r in (dns.query.udp(q, "127.0.0.1", port=port, timeout=3),
+                  dns.query.tcp(q, "127.0.0.1", port=port, timeout=3)):  # fmt: skip
+            assert r.rcode() == dns.rcode.NOERROR and r.flags & dns.flags.AA
+            if aaaa:
+                assert [a.address for a in r.answer[0]] == ["fd00:cd::1:3"] and not r.authority
+            else:
+                assert not r.answer and r.authority[0].rdtype == dns.rdatatype.SOA
+                assert ecs_of(r).scopelen == 0
+        if shutil.which("dig") and not aaaa:
             out = subprocess.run(
                 [
                     "dig",

@@ -13,6 +13,8 @@ import time
 import dns.edns
 import dns.message
 import dns.query
+import dns.rcode
+import dns.rdatatype
 import pytest
 
 from cdn.addressing import client_address, client_block, edge_addresses, located_places
@@ -48,6 +50,22 @@ def _dig(port: int, place, source: str | None = None) -> tuple[list[str], int]:
     return [a.address for rr in r.answer for a in rr], ecs[0].scopelen
 
 
+def _assert_aaaa_nodata(port: int, place, tcp: bool = False) -> None:
+    """The edges listen on IPv4 only: AAAA for HOST is NODATA (NOERROR, no
+    answer, the SOA in authority), with the ECS echoed at scope 0."""
+    block = client_block(SC, place)[0]
+    q = dns.message.make_query(
+        HOST, "AAAA", use_edns=0, options=[dns.edns.ECSOption(str(block.network_address), 24)]
+    )
+    r = (dns.query.tcp if tcp else dns.query.udp)(q, "127.0.0.1", timeout=3, port=port)
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer, r
+    [soa] = r.authority
+    assert soa.rdtype == dns.rdatatype.SOA and soa.name.to_text() == f"{SC.dns.zone}."
+    assert soa.ttl == soa[0].minimum == int(SC.dns.ttl)
+    [ecs] = [o for o in r.options if isinstance(o, dns.edns.ECSOption)]
+    assert (ecs.srclen, ecs.scopelen) == (24, 0)
+
+
 def _options(**kw) -> ServeOptions:
     return ServeOptions(http_port=free_port(), dns_port=free_port(), health_interval=0.5, **kw)
 
@@ -62,6 +80,8 @@ def test_stack_dns_cache_and_origin_in_process():
                 answer, scope = await asyncio.to_thread(_dig, stack.dns.port, _place(city))
                 assert answer == [addrs[edge]], city
                 assert scope == 24
+            for tcp in (False, True):  # no AAAA for addresses nothing listens on
+                await asyncio.to_thread(_assert_aaaa_nodata, stack.dns.port, _place("Tokyo"), tcp)
             # Cache: miss, then hit, one origin request; from two places, two edges
             stats = stack.origin_app[STATS]
             for city in ("Tokyo", "London"):
@@ -248,6 +268,7 @@ def test_serve_subprocess_fetch_and_sigint():
         # DNS from several places
         for city, edge in EXPECTED.items():
             assert _dig(dnsp, _place(city))[0] == [str(edge_addresses(SC)[edge][0])]
+        _assert_aaaa_nodata(dnsp, _place("London"))
         # cdn fetch, twice: miss then hit
         url = f"http://{HOST}:{http}/obj/11"
         outs = []

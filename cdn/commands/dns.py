@@ -11,8 +11,10 @@ def register(subparsers) -> None:
         help="run the geo-aware authoritative DNS server for a scenario's zone",
         description=(
             "Answer for the scenario's zone (dns.zone) on UDP and TCP: the CDN host names "
-            "get A/AAAA records of the edges the routing policy picks for the client, located "
-            "by its EDNS Client Subnet or its source address. Without --geoip-db the "
+            "get A records of the edges the routing policy picks for the client, located "
+            "by its EDNS Client Subnet or its source address. The addresses are the plan's "
+            "127.0.1.N, where `cdn edge --listen 127.0.1.N:PORT` runs without root; AAAA is "
+            "NODATA unless --aaaa. Without --geoip-db the "
             "scenario's own database is built in a temporary directory. Clients that cannot "
             "be located get dns.fallback, else the edge nearest the origin. Try: "
             "dig @127.0.0.1 -p 5353 www.cdn.test +subnet=127.64.10.0/24"
@@ -43,6 +45,13 @@ def register(subparsers) -> None:
         default=None,
         metavar="SECONDS",
         help="seconds between checks (default: the scenario's dns.health_interval)",
+    )
+    p.add_argument(
+        "--aaaa",
+        action="store_true",
+        help="answer AAAA with the edges' IPv6 plan addresses fd00:cd::1:N (default: NODATA); "
+        "only once those addresses are configured (as root: ip -6 addr add fd00:cd::1:1/128 "
+        "dev lo) and the edges listen on them",
     )
     p.add_argument("--no-cache", action="store_true", help="disable the answer cache")
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -87,6 +96,7 @@ def run(args) -> int:
             health_interval=args.health_interval,
             query_log=args.query_log,
             cache=not args.no_cache,
+            ipv6=args.aaaa,  # the plan's IPv6 addresses are on no interface by default
         )
 
         async def main() -> None:
