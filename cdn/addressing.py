@@ -10,6 +10,9 @@ and the tests all agree without talking to each other.
 
 - Edge ``i`` of tier "edge" (scenario order): ``127.0.1.(i+1)`` and
   ``fd00:cd::1:(i+1)``.  Shields are not answered by DNS and get no address here.
+  Only the IPv4 address works out of the box (IPv6 loopback is ``::1`` alone),
+  so the DNS server answers AAAA with NODATA unless told the IPv6 addresses
+  were set up (``cdn dns --aaaa``).
 - Located place ``j`` (the scenario's client places in order, then the public
   resolver sites not already listed, deduplicated by place): the IPv4 /24
   ``127.(64 + j // 256).(j % 256).0/24`` and the IPv6 /48 ``fd00:cd:(j+1)::/48``
