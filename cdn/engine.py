@@ -98,6 +98,12 @@ def _age_bounds(classify: Callable[[float, object], str], f: object) -> tuple[fl
     return fresh, stale
 
 
+def _take(hops, d: int, idx: np.ndarray) -> np.ndarray:
+    """``hops[d][idx]``, from the requests ``idx`` alone when ``hops`` can."""
+    take = getattr(hops, "take", None)
+    return hops[d][idx] if take is None else take(d, idx)
+
+
 def _float(bits: int) -> float:
     return struct.unpack("<d", struct.pack("<q", bits))[0]
 
@@ -243,6 +249,9 @@ class EdgeCaches:
         """Serve a batch. ``up_ms[d]`` / ``cond_ms[d]``: full / conditional fetch
         time of the hop from depth ``d`` of the request's tier chain to the next
         one up (depth 0 is the edge itself; the last hop ends at the origin).
+        Arrays, or objects that also answer ``take(d, idx)`` (``up_ms[d][idx]``,
+        worked out for those requests only) and ``up_ms.group_max(d, ci, starts,
+        groups)`` (the longest fetch of either kind per group of requests ``ci``).
 
         Two ways, with the same results: tier by tier (``_tiers``) while the
         origin is up and no fetch can outlast a freshness lifetime, else the
@@ -281,9 +290,13 @@ class EdgeCaches:
         if not len(full):
             return
         starts = (ends[full] - np.diff(ends, prepend=0)[full]).tolist()
+        group_max = getattr(up_ms, "group_max", None)
         for d in range(len(up_ms)):
-            h = np.maximum(up_ms[d], cond_ms[d])[ci]
-            for x, m in zip(full.tolist(), np.maximum.reduceat(h, starts).tolist(), strict=True):
+            if group_max is not None:
+                longest = group_max(d, ci, starts, full)
+            else:
+                longest = np.maximum.reduceat(np.maximum(up_ms[d], cond_ms[d])[ci], starts)
+            for x, m in zip(full.tolist(), longest.tolist(), strict=True):
                 chain = self._chains[x]
                 if d <= len(chain):
                     node = x if d == 0 else chain[d - 1]
@@ -534,16 +547,23 @@ class EdgeCaches:
         """The hop times (ms) of requests ``ou`` going up from depth ``du`` (one
         depth for all, or one each): full fetches, ``cond`` (positions) conditional."""
         if isinstance(du, int):
-            hop = up_ms[du][ou]
-            if len(cond):
-                hop[cond] = cond_ms[du][ou[cond]]
+            if not len(cond):
+                return _take(up_ms, du, ou)
+            hop = np.empty(len(ou))
+            is_cond = np.zeros(len(ou), dtype=bool)
+            is_cond[cond] = True
+            full = np.flatnonzero(~is_cond)
+            hop[full] = _take(up_ms, du, ou[full])
+            hop[cond] = _take(cond_ms, du, ou[cond])
             return hop
         hop = np.empty(len(ou))
         is_cond = np.zeros(len(ou), dtype=bool)
         is_cond[cond] = True
         for d in np.unique(du).tolist():
             m = du == d
-            hop[m] = np.where(is_cond[m], cond_ms[d][ou[m]], up_ms[d][ou[m]])
+            f, c = np.flatnonzero(m & ~is_cond), np.flatnonzero(m & is_cond)
+            hop[f] = _take(up_ms, d, ou[f])
+            hop[c] = _take(cond_ms, d, ou[c])
         return hop
 
     def _collapse(self, x, g, after, r, keys, tx, onward, ans) -> np.ndarray:
@@ -599,9 +619,9 @@ class EdgeCaches:
         for x in np.unique(e).tolist():
             sel = idx[e == x]
             chain = self._chains[x]
-            w = up_ms[len(chain)][sel]
+            w = _take(up_ms, len(chain), sel)
             for d in range(len(chain) - 1, -1, -1):  # summed from the origin end
-                w = up_ms[d][sel] + w
+                w = _take(up_ms, d, sel) + w
             waits[sel] = w
             b = int(size[sel].sum())
             for p in chain:

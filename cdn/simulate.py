@@ -135,6 +135,82 @@ def _locate_trace_client(
     return len(plist) - 1
 
 
+class _HopTimes:
+    """Fetch times (ms) over hop ``d`` of each request's tier chain, ``hops[d]`` (0
+    where the chain has no such hop): full fetches, or headers-only requests with
+    ``size`` None (``mask``: the requests that may make them). Worked out on first
+    use, and only for the requests asked about with ``take(d, idx)``: most requests
+    never leave their edge. ``group_max`` is the longest fetch of either kind per
+    group of requests: a headers-only request is never slower than a full fetch
+    over the same hop, nor a fetch of fewer bytes (``cdn.transfer``), so over a hop
+    that does not end at the origin it is the fetch of the group's largest object.
+    """
+
+    def __init__(self, sim: Simulation, e0, size, service_ms, chain_len, mask, tls: bool):
+        self.sim, self.e0, self.size, self.service_ms = sim, e0, size, service_ms
+        self.chain_len, self.mask, self.tls = chain_len, mask, tls
+        self._all: list[np.ndarray | None] = [None] * len(sim.hop_rtt)  # every request's
+        self._some: list[np.ndarray | None] = [None] * len(sim.hop_rtt)  # NaN: not yet
+        self._largest: tuple | None = None
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def __getitem__(self, d: int) -> np.ndarray:
+        a = self._all[d]
+        if a is None:
+            has = self.chain_len > d
+            mask = has if self.mask is None else has & self.mask
+            a = self._all[d] = self.sim._hop_ms(d, self.e0, self.size, self.service_ms, mask,
+                                                self.tls)  # fmt: skip
+        return a
+
+    def take(self, d: int, idx: np.ndarray) -> np.ndarray:
+        a = self._all[d]
+        if a is not None:
+            return a[idx]
+        some = self._some[d]
+        if some is None:
+            return self._values(d, idx)
+        v = some[idx]
+        todo = np.flatnonzero(np.isnan(v))
+        if len(todo):
+            v[todo] = self._values(d, idx[todo])
+        return v
+
+    def _values(self, d: int, idx: np.ndarray) -> np.ndarray:
+        return self.sim._hop_values(d, idx, self.e0[idx], self.size, self.service_ms, self.tls)
+
+    def group_max(self, d: int, ci: np.ndarray, starts: list[int], groups: np.ndarray):
+        """Per group of requests ``ci`` (cut at ``starts``, at edges ``groups``)."""
+        sim = self.sim
+        out = np.zeros(len(groups))
+        has = sim.chain_len[groups] > d
+        if not has.any():
+            return out
+        at_origin = has & sim.hop_origin[d][groups]
+        if at_origin.any():  # server times vary: each fetch over such a hop counts
+            counts = np.diff(np.append(starts, len(ci)))
+            sel = np.flatnonzero(np.repeat(at_origin, counts))
+            h = np.zeros(len(ci))
+            idx = ci[sel]
+            h[sel] = v = self._values(d, idx)
+            if self._some[d] is None:
+                self._some[d] = np.full(len(self.e0), np.nan)
+            self._some[d][idx] = v  # kept for take()
+            out[at_origin] = np.maximum.reduceat(h, starts)[at_origin]
+        rest = np.flatnonzero(has & ~at_origin)
+        if len(rest):
+            if self._largest is None or self._largest[0] is not ci:
+                self._largest = (ci, np.maximum.reduceat(self.size[ci], starts))
+            e = groups[rest]
+            out[rest] = transfer.fetch_time_ms_array(
+                sim.hop_rtt[d][e], self._largest[1][rest], False, tls=self.tls,
+                bandwidth_bps=sim.hop_bw[d][e],
+            )  # fmt: skip
+        return out
+
+
 class Simulation:
     """One run: models built from a scenario, ready to process request batches."""
 
@@ -309,10 +385,10 @@ class Simulation:
                 self.hop_rtt[d, e] = self.network.rtt_ms(a, b)
                 self.hop_bw[d, e] = min(net.server_bandwidth, self.network.bandwidth_bps(a, b))
                 self.hop_origin[d, e] = last
-        self.hop_to_origin: list[bool | None] = []
+        self.hop_to_origin: list[bool | None] = []  # per depth: all such hops end there, none
         for d in range(depth):
             ends = {bool(self.hop_origin[d, e]) for e in range(E) if len(chains[e]) > d}
-            self.hop_to_origin.append(ends.pop() if len(ends) == 1 else None)
+            self.hop_to_origin.append(ends.pop() if len(ends) == 1 else None if ends else False)
         lat = np.array([p.lat for p in self.places])
         lon = np.array([p.lon for p in self.places])
         elat = np.array([e.place.lat for e in self.edges])
@@ -478,12 +554,9 @@ class Simulation:
         # request can need them: hop d exists for chains longer than d; conditional
         # requests only for content that expires.
         expiring = self.caches.ctype_class[r.ctype] == self.caches.EXPIRING
-        up, cond = [], []
         chain_len = self.chain_len[e0]
-        for d in range(len(self.hop_rtt)):
-            has_hop = chain_len > d
-            up.append(self._hop_ms(d, e0, size, service_ms, has_hop, tls))
-            cond.append(self._hop_ms(d, e0, None, service_ms, has_hop & expiring, tls))
+        up = _HopTimes(self, e0, size, service_ms, chain_len, None, tls)
+        cond = _HopTimes(self, e0, None, service_ms, chain_len, expiring, tls)
         served = self.caches.serve(r.t, edge, r.obj, size, r.ctype, up, cond)
         pl = r.place.astype(np.int64)
         pe = pl * len(self.edges) + e0  # (client place, edge) in the flat matrices
@@ -509,20 +582,23 @@ class Simulation:
         ``size`` None: a conditional request (headers only)."""
         out = np.zeros(len(e0))
         idx = np.flatnonzero(mask)
-        if len(idx) == 0:
-            return out
-        e = e0[idx]
+        if len(idx):
+            out[idx] = self._hop_values(d, idx, e0[idx], size, service_ms, tls)
+        return out
+
+    def _hop_values(self, d, idx, e, size, service_ms, tls) -> np.ndarray:
+        """Fetch times (ms) over hop ``d`` of requests ``idx`` (at edges ``e``, each
+        with such a hop)."""
         nbytes = 0 if size is None else size[idx]
         to_origin = self.hop_to_origin[d]  # every such hop ends at the origin, none, or some
         if to_origin is None:
             server = np.where(self.hop_origin[d][e], service_ms[idx], 0.0)
         else:
             server = service_ms[idx] if to_origin else 0.0
-        out[idx] = transfer.fetch_time_ms_array(
+        return transfer.fetch_time_ms_array(
             self.hop_rtt[d][e], nbytes, False, tls=tls, bandwidth_bps=self.hop_bw[d][e],
             server_ms=server,
         )  # fmt: skip
-        return out
 
     def _sample(self, b: Batch, r, dns_ms: np.ndarray) -> None:
         from cdn.engine import OUTCOMES
