@@ -251,7 +251,7 @@ class EdgeCaches:
         one up (depth 0 is the edge itself; the last hop ends at the origin).
         Arrays, or objects that also answer ``take(d, idx)`` (``up_ms[d][idx]``,
         worked out for those requests only) and ``up_ms.group_max(d, ci, starts,
-        groups)`` (the longest fetch of either kind per group of requests ``ci``).
+        groups)`` (no fetch of either kind per group of requests ``ci`` is longer).
 
         Two ways, with the same results: tier by tier (``_tiers``) while the
         origin is up and no fetch can outlast a freshness lifetime, else the

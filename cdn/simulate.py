@@ -140,17 +140,19 @@ class _HopTimes:
     where the chain has no such hop): full fetches, or headers-only requests with
     ``size`` None (``mask``: the requests that may make them). Worked out on first
     use, and only for the requests asked about with ``take(d, idx)``: most requests
-    never leave their edge. ``group_max`` is the longest fetch of either kind per
-    group of requests: a headers-only request is never slower than a full fetch
-    over the same hop, nor a fetch of fewer bytes (``cdn.transfer``), so over a hop
-    that does not end at the origin it is the fetch of the group's largest object.
+    never leave their edge.
+
+    ``group_max`` bounds the fetches of either kind per group of requests (the
+    engine's test that no fetch outlasts a freshness lifetime): the fetch of the
+    group's largest object, plus its longest server time where the hop ends at
+    the origin. No fetch takes longer: fetch time never falls with more bytes
+    (``cdn.transfer``), and a headers-only request carries none.
     """
 
     def __init__(self, sim: Simulation, e0, size, service_ms, chain_len, mask, tls: bool):
         self.sim, self.e0, self.size, self.service_ms = sim, e0, size, service_ms
         self.chain_len, self.mask, self.tls = chain_len, mask, tls
-        self._all: list[np.ndarray | None] = [None] * len(sim.hop_rtt)  # every request's
-        self._some: list[np.ndarray | None] = [None] * len(sim.hop_rtt)  # NaN: not yet
+        self._all: list[np.ndarray | None] = [None] * len(sim.hop_rtt)
         self._largest: tuple | None = None
 
     def __len__(self) -> int:
@@ -169,45 +171,24 @@ class _HopTimes:
         a = self._all[d]
         if a is not None:
             return a[idx]
-        some = self._some[d]
-        if some is None:
-            return self._values(d, idx)
-        v = some[idx]
-        todo = np.flatnonzero(np.isnan(v))
-        if len(todo):
-            v[todo] = self._values(d, idx[todo])
-        return v
-
-    def _values(self, d: int, idx: np.ndarray) -> np.ndarray:
         return self.sim._hop_values(d, idx, self.e0[idx], self.size, self.service_ms, self.tls)
 
     def group_max(self, d: int, ci: np.ndarray, starts: list[int], groups: np.ndarray):
         """Per group of requests ``ci`` (cut at ``starts``, at edges ``groups``)."""
         sim = self.sim
         out = np.zeros(len(groups))
-        has = sim.chain_len[groups] > d
-        if not has.any():
+        has = np.flatnonzero(sim.chain_len[groups] > d)
+        if not len(has):
             return out
-        at_origin = has & sim.hop_origin[d][groups]
-        if at_origin.any():  # server times vary: each fetch over such a hop counts
-            counts = np.diff(np.append(starts, len(ci)))
-            sel = np.flatnonzero(np.repeat(at_origin, counts))
-            h = np.zeros(len(ci))
-            idx = ci[sel]
-            h[sel] = v = self._values(d, idx)
-            if self._some[d] is None:
-                self._some[d] = np.full(len(self.e0), np.nan)
-            self._some[d][idx] = v  # kept for take()
-            out[at_origin] = np.maximum.reduceat(h, starts)[at_origin]
-        rest = np.flatnonzero(has & ~at_origin)
-        if len(rest):
-            if self._largest is None or self._largest[0] is not ci:
-                self._largest = (ci, np.maximum.reduceat(self.size[ci], starts))
-            e = groups[rest]
-            out[rest] = transfer.fetch_time_ms_array(
-                sim.hop_rtt[d][e], self._largest[1][rest], False, tls=self.tls,
-                bandwidth_bps=sim.hop_bw[d][e],
-            )  # fmt: skip
+        if self._largest is None or self._largest[0] is not ci:
+            self._largest = (ci, np.maximum.reduceat(self.size[ci], starts),
+                             np.maximum.reduceat(self.service_ms[ci], starts))  # fmt: skip
+        _, size, service = self._largest
+        e = groups[has]
+        out[has] = transfer.fetch_time_ms_array(
+            sim.hop_rtt[d][e], size[has], False, tls=self.tls, bandwidth_bps=sim.hop_bw[d][e],
+            server_ms=np.where(sim.hop_origin[d][e], service[has], 0.0),
+        )  # fmt: skip
         return out
 
 
