@@ -578,15 +578,14 @@ class EdgeCaches:
         if len(early):
             first = np.empty(len(g), dtype=bool)
             first[g] = ~after
-            inflight = self.inflight[x]
-            more = []
-            for e in early[first[early]].tolist():
-                rc = inflight.get(int(keys[e]))
-                if rc is not None and rc > tx[e]:
-                    more.append(e)
-                    ans[e] = (rc - float(tx[e])) * 1000.0
-            if more:
-                j = np.concatenate([j, np.array(more, dtype=j.dtype)])
+            early = early[first[early]]
+            get = self.inflight[x].get
+            rc = np.array([get(k, -np.inf) for k in keys[early].tolist()], dtype=np.float64)
+            more = np.flatnonzero(rc > tx[early])
+            if len(more):
+                e = early[more]
+                ans[e] = (rc[more] - tx[e]) * 1000.0
+                j = np.concatenate([j, e])
         return j
 
     def _still_in_flight(self, x, kg, after, r, t_end: float) -> None:
