@@ -20,7 +20,9 @@ fetch is still in flight waits for it: that is request collapsing, one
 upstream fetch for concurrent misses. The freshness of a hit is decided by
 ``edge.policy.classify(age, freshness)`` of its content type: ``hit``,
 ``stale`` (served, revalidated in the background) or ``revalidate`` (a
-conditional request upstream before answering). Misses go to the parent tier
+conditional request upstream before answering); the fast way below asks it
+once per content type instead, for the two ages where its answer changes
+(``_age_bounds``: classify is monotone in age). Misses go to the parent tier
 (shield) when the node has one, else to the origin. While the origin is down,
 a miss is an error unless stale-if-error lets a stored copy be served
 (``edge.policy.can_serve_stale_on_error``).
@@ -29,8 +31,10 @@ Two ways to run a slice, with identical results (a test compares them):
 
 - tier by tier (``EdgeCaches._tiers``), the fast way: bottom up, each node's
   store runs over every request that reaches it in one ``request_many`` call,
-  and what misses or needs revalidating becomes the request's call on the
-  parent; top down, numpy turns hop times into waits. This is exact because
+  the ages of hits on expiring content are judged per key in vectorised
+  rounds (``_renewals``), and what misses or needs revalidating becomes the
+  request's call on the parent; top down, numpy turns hop times into waits
+  (worked out for the requests that make each hop only). This is exact because
   what a node asks upstream does not depend on how long fetches take: ages
   count from the asking, and it runs only while no fetch can outlast a
   freshness lifetime (so a hit that waits for a fetch in flight is fresh
@@ -322,8 +326,8 @@ class EdgeCaches:
         """The batch one tier at a time.
 
         Bottom up, each node's store runs over the requests that reach it, in
-        time order, in one ``request_many`` call; a loop over its expiring
-        content alone asks the policy core about the age of each hit. What
+        time order, in one ``request_many`` call, and ``_renewals`` judges the
+        age of each hit on expiring content. What
         misses, or needs revalidating, becomes that request's call on the
         parent. None of this depends on how long fetches take, because a copy's
         age counts from when it was asked for and no fetch outlasts a freshness

@@ -511,3 +511,61 @@ def test_a_slice_of_edge_hits_only_below_a_shield(tmp_path):
     got, _, sim = _run(path, None, 2000, True, 64)
     assert sim.caches.tier_batches > 0
     assert got == ref
+
+
+# ------------------------------------------------ the ages where classify changes
+
+
+@pytest.mark.parametrize("cc", ["max-age=60, stale-while-revalidate=30", "max-age=0.5",
+                                "max-age=8, must-revalidate, stale-while-revalidate=10",
+                                "no-cache", "max-age=0, stale-while-revalidate=2", "s-maxage=7",
+                                "max-age=31536000, immutable", "max-age=3, stale-if-error=9"])  # fmt: skip
+def test_age_bounds_are_where_classify_changes_its_answer(cc):
+    # The tier-by-tier pass asks classify nothing per hit: it uses the two ages
+    # found by bisection. They must be classify's own, to the last float.
+    from cdn.engine import _age_bounds
+
+    f = _freshness(cc)
+    fresh, stale = _age_bounds(cache_policy.classify, f)
+    assert 0.0 <= fresh <= stale
+    assert cache_policy.classify(fresh, f) != "hit"
+    if fresh > 0:
+        assert cache_policy.classify(float(np.nextafter(fresh, 0.0)), f) == "hit"
+    assert cache_policy.classify(stale, f) == "revalidate"
+    if stale > fresh:
+        assert cache_policy.classify(float(np.nextafter(stale, 0.0)), f) == "stale"
+    rng = np.random.default_rng(1)
+    for age in np.concatenate([rng.uniform(0, 2 * stale + 1, 300), [fresh, stale]]).tolist():
+        want = "hit" if age < fresh else "stale" if age < stale else "revalidate"
+        assert cache_policy.classify(age, f) == want, age
+
+
+def test_a_key_renewed_many_times_in_one_batch():
+    # One popular short-lived object asked every 0.3 s for a minute in one batch:
+    # about 30 renewals, more than the vectorised rounds (RENEWAL_ROUNDS), so the
+    # rest go through the pass's own loop; beside it, keys renewed a few times.
+    # Both ways (tier by tier, and request by request) must agree to the last float.
+    ccs = ["max-age=1, stale-while-revalidate=1", "max-age=2", "max-age=31536000"]
+    rng = np.random.default_rng(7)
+    caches = [_core_caches(rng, [-1, 0], [("lru", 1e9, None)] * 2, ccs, 200.0) for _ in range(2)]
+    caches[1].batched = False
+    for b in range(3):
+        hot = np.arange(0.0, 60.0, 0.3) + 60.0 * b
+        other = np.sort(rng.uniform(60.0 * b, 60.0 * (b + 1), 300))
+        t = np.concatenate([hot, other])
+        key = np.concatenate([np.zeros(len(hot), np.int64), rng.integers(1, 20, len(other))])
+        order = np.argsort(t, kind="stable")
+        t, key = t[order], key[order]
+        m = len(t)
+        edge = np.ones(m, dtype=np.int32)
+        size = np.full(m, 5000, dtype=np.int64)
+        ctype = np.where(key == 0, 0, key % 3).astype(np.int32)
+        up = [np.full(m, 5.0), np.full(m, 20.0)]
+        cond = [np.full(m, 4.0), np.full(m, 15.0)]
+        got = [c.serve(t, edge, key, size, ctype, up, cond) for c in caches]
+        for field in ("outcome", "upstream_ms", "fetch"):
+            assert np.array_equal(getattr(got[0], field), getattr(got[1], field)), (b, field)
+        renewed = np.isin(got[0].outcome[key == 0], (REVALIDATED, STALE)).sum()
+        assert renewed > EdgeCaches.RENEWAL_ROUNDS
+    assert caches[0].tier_batches == 3 and caches[1].tier_batches == 0
+    assert caches[0].stored == caches[1].stored

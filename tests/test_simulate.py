@@ -431,3 +431,34 @@ def test_tier_by_tier_equals_the_request_by_request_loop(tmp_path, capacity, eve
     assert all(o[k] for k in outcomes), o  # every path exercised
     assert tiers[0] == 0 and tiers[1] > 0  # the loop alone, then (also) tier by tier
     assert runs[1] == runs[0] and runs[2] == runs[0]
+
+
+def test_hop_times_worked_out_on_demand_equal_the_whole_arrays():
+    # The simulator hands the engine fetch times it works out on demand: take()
+    # must equal the whole array's values, and group_max must bound every fetch
+    # of either kind per edge (equal to the longest where no server time adds).
+    from cdn.simulate import Simulation, _HopTimes
+
+    sim = Simulation(load_scenario("global"))  # ten minutes: html expires
+    r = next(iter(sim.request_blocks()))
+    e0 = np.maximum(sim.dns.resolve(r.t, r.place, r.group, r.host).edge, 0)
+    chain_len = sim.chain_len[e0]
+    expiring = sim.caches.ctype_class[r.ctype] == sim.caches.EXPIRING
+    service, tls = r.service * 1000.0, sim.scenario.network.tls
+    ci = np.argsort(e0, kind="stable")
+    groups, starts = np.unique(e0[ci], return_index=True)
+    rng = np.random.default_rng(3)
+    for d in range(len(sim.hop_rtt)):
+        up = _HopTimes(sim, e0, r.size, service, chain_len, None, tls)
+        cond = _HopTimes(sim, e0, None, service, chain_len, expiring, tls)
+        for hops, mask in ((up, chain_len > d), (cond, (chain_len > d) & expiring)):
+            idx = np.sort(rng.permutation(np.flatnonzero(mask))[: int(mask.sum()) // 3])
+            lazy = hops.take(d, idx)
+            assert len(idx) and np.array_equal(lazy, hops[d][idx])
+            assert np.array_equal(hops.take(d, idx), lazy)  # from the whole array now
+        bound = up.group_max(d, ci, starts.tolist(), groups)
+        longest = np.maximum.reduceat(np.maximum(up[d], cond[d])[ci], starts)
+        assert (bound >= longest).all()
+        plain = ~sim.hop_origin[d][groups]  # hops that end at a shield: no server time
+        assert np.array_equal(bound[plain], longest[plain])
+        assert longest.max() > 0
