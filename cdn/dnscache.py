@@ -367,21 +367,24 @@ def _lookups_in_order(keys: np.ndarray, t: np.ndarray, ttl: float | np.ndarray,
             cand, kc = act, kact
         else:
             c = tact >= exp
-            if not c.any():  # the rest all hit
+            ci = np.flatnonzero(c)
+            if not len(ci):  # the rest all hit
                 src[act] = latest[kact]
                 break
-            hit = ~c
-            src[act[hit]] = latest[kact[hit]]
-            cand, kc = act[c], kact[c]
+            if len(ci) < len(c):
+                h = np.flatnonzero(~c)
+                src[act[h]] = latest[kact[h]]
+            cand, kc = act[ci], kact[ci]
         np.minimum.at(first, kc, cand)
         is_first = first[kc] == cand
-        pos, key = cand[is_first], kc[is_first]
+        fi = np.flatnonzero(is_first)
+        pos, key = cand[fi], kc[fi]
         first[key] = _FAR
         miss[pos] = True
         src[pos] = pos
         latest[key] = pos
         new_exp[key] = t[pos] + (ttl if scalar else ttl[pos])
-        rest = ~is_first
+        rest = np.flatnonzero(~is_first)
         act, kact = cand[rest], kc[rest]
         tact, exp = t[act], new_exp[kact]
     else:  # many misses per key (tiny TTLs): finish the lookups left one by one
