@@ -136,11 +136,14 @@ class InverseCdf:
         lo = self.table[k]
         if self.steps:
             hi = self.table[1:][k]
-            below = self._below
-            for step in self.steps:  # binary lifting: the largest lo <= hi with cdf[lo-1] <= u
-                cand = lo + step
-                np.minimum(cand, hi, out=cand)
-                lo = np.where(below[cand] <= u, cand, lo)
+            amb = np.flatnonzero(hi != lo)  # buckets within one entry's span need no search
+            if len(amb):
+                below, v, a, b = self._below, u[amb], lo[amb], hi[amb]
+                for step in self.steps:  # binary lifting: the largest a <= b with cdf[a-1] <= v
+                    cand = a + step
+                    np.minimum(cand, b, out=cand)
+                    a = np.where(below[cand] <= v, cand, a)
+                lo[amb] = a
         return lo.astype(dtype, copy=False)
 
 
