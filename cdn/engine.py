@@ -359,7 +359,7 @@ class EdgeCaches:
             oi, od = parts[0] if len(parts) == 1 else self._merge(parts, n)
             keys = key[oi]
             g = _group_order(keys)  # by key, time order within
-            kind = self._node_pass(x, oi, g, t, key, size, cls, ctype)
+            kind = self._node_pass(x, oi, g, keys, t, key, size, cls, ctype)
             p = self.parents[x]
             if p >= 0:
                 onward = np.flatnonzero(kind != _K_HIT)
@@ -390,19 +390,20 @@ class EdgeCaches:
             d[pi] = pd
         return oi, d[oi]
 
-    def _node_pass(self, x, oi, g, t, key, size, cls, ctype) -> np.ndarray:
-        """Node ``x``'s store over requests ``oi`` (``g``: their order by key, time
-        order within); what each needs: hit, a fetch, a revalidation, or a stale
+    def _node_pass(self, x, oi, g, keys, t, key, size, cls, ctype) -> np.ndarray:
+        """Node ``x``'s store over requests ``oi`` (``keys`` their keys, ``g`` their
+        order by key, time order within); what each needs: hit, a fetch, a revalidation, or a stale
         answer with a revalidation behind it."""
         flags = self.stores[x].request_many(key[oi], size[oi])
         hit = np.frombuffer(flags, dtype=np.bool_)
         kind = np.logical_not(hit).view(np.int8)  # _K_HIT or _K_MISS
-        ex = g[cls[oi[g]] == self.EXPIRING]  # expiring content, by key, in time order within
-        if len(ex):
-            self._renewals(x, ex, oi, kind, t, key, ctype)
+        expiring = cls[oi] == self.EXPIRING
+        if expiring.any():
+            ex = g[expiring[g]]  # expiring content, by key, in time order within
+            self._renewals(x, ex, oi, keys, kind, t, ctype)
         return kind
 
-    def _renewals(self, x, ex, oi, kind, t, key, ctype) -> None:
+    def _renewals(self, x, ex, oi, keys, kind, t, ctype) -> None:
         """Which hits on expiring content ``ex`` (positions in ``oi``, by key, time
         order within) find their copy too old: ``kind`` stale or revalidate.
 
@@ -417,7 +418,7 @@ class EdgeCaches:
         A renewal is stale below the age ``_stale_for``, else a revalidation.
         """
         sel = oi[ex]
-        k, tt, ct = key[sel], t[sel], ctype[sel]
+        k, tt, ct = keys[ex], t[sel], ctype[sel]
         life = self._fresh_for[ct]
         miss = kind[ex] == _K_MISS
         n = len(ex)

@@ -242,7 +242,7 @@ class Generator:
         if self.diurnal > 0:
             draw = rng.random(n)
             draw *= 1.0 + self.diurnal
-            keep = self._keep(t, place, draw, t0, t1)
+            keep = np.flatnonzero(self._keep(t, place, draw, t0, t1))
             t, place = t[keep], place[keep]
         return t, place
 
