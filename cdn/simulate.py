@@ -312,11 +312,18 @@ class Simulation:
         answer_cache: dict[tuple[str, ...], tuple[int, ...]] = {}
         edge_index, locations, router = self.edge_index, self.locations, self.router
 
+        # The routing core answers the same question the same way (it caches its
+        # answers by the same inputs): each (location, resolver, down) asked once.
+        asked: dict[tuple[int, int, frozenset], tuple[int, ...]] = {}
+
         def route(loc: int, rkey: int, down: frozenset) -> tuple[int, ...]:
-            names = router.route(locations[loc], rkey, down).edges
-            ans = answer_cache.get(names)
+            ans = asked.get((loc, rkey, down))
             if ans is None:
-                ans = answer_cache[names] = tuple(edge_index[n] for n in names)
+                names = router.route(locations[loc], rkey, down).edges
+                ans = answer_cache.get(names)
+                if ans is None:
+                    ans = answer_cache[names] = tuple(edge_index[n] for n in names)
+                asked[loc, rkey, down] = ans
             return ans
 
         from cdn.dnscache import DnsModel
