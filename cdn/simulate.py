@@ -16,8 +16,10 @@ Theory of operation
 - ``cdn.workload`` produces the request stream; ``cdn.engine.Engine`` cuts it
   at scenario events; ``cdn.results.Stats`` accumulates the figures.
 
-Per batch of requests: DNS pass (a loop), upstream fetch times (vectorised),
-cache pass (a loop), latency sum (vectorised), statistics (vectorised).
+Per batch of requests: DNS caches (vectorised renewal rounds), the cache pass
+(tier by tier, asking for upstream fetch times as it needs them: ``_HopTimes``
+works them out, vectorised, for the requests that make each hop only), latency
+sum and statistics (vectorised).
 
 Resolvers: an ISP resolver sits at its client's place, ``ISP_RESOLVER_MS``
 one way from the client's access network; a public resolver is the nearest
