@@ -394,7 +394,7 @@ class EdgeCaches:
         """Node ``x``'s store over requests ``oi`` (``keys`` their keys, ``g`` their
         order by key, time order within); what each needs: hit, a fetch, a revalidation, or a stale
         answer with a revalidation behind it."""
-        flags = self.stores[x].request_many(key[oi], size[oi])
+        flags = self.stores[x].request_many(keys, size[oi])
         hit = np.frombuffer(flags, dtype=np.bool_)
         kind = np.logical_not(hit).view(np.int8)  # _K_HIT or _K_MISS
         expiring = cls[oi] == self.EXPIRING
