@@ -29,7 +29,7 @@ and answers ``NEED_ROOM``; the caller grows the arrays (``grow``, doubling)
 and calls again.
 
 Keys are non-negative int64. Every request goes through one function per
-policy step (``_hit`` and ``_miss``), which ``request`` and ``request_many``
+policy step (``_lookup`` and ``_miss``), which ``request`` and ``request_many``
 share, so a batch leaves exactly the state of the calls one by one.
 When ``hdr[H_TRACK]`` is set, the keys evicted are written to ``ev`` (the
 store then drops their values and runs its callbacks); ``ev`` must have a
@@ -259,22 +259,23 @@ def _evicted(hdr, slots, ev, s):
 
 
 @inline
-def _hit(hdr, slots, table, k):
-    """The hit update if ``k`` is resident; whether it is. Counts nothing."""
+def _lookup(hdr, slots, table, k):
+    """The slot of ``k`` if it is resident and the hit update done; else -1 if
+    the policy does not know ``k``, or -2 - slot for an S3-FIFO ghost entry."""
     s = _find(hdr, slots, table, k)
     if s < 0:
-        return False
+        return -1
     pol = hdr[H_POLICY]
     if pol == S3FIFO:
         if slots[s, S_WHERE] == GHOST:
-            return False
+            return -2 - s
         slots[s, S_FREQ] += 1
     elif pol == LRU:
         _unlink(hdr, slots, s)
         _push(hdr, slots, QUEUE, s)
     elif pol == SIEVE:
         slots[s, S_FREQ] = 1
-    return True
+    return s
 
 
 @jit
@@ -357,12 +358,13 @@ def _evict_s3fifo(hdr, slots, table, ev):
 
 
 @jit
-def _miss(hdr, slots, table, ev, k, size):
-    """The miss path for ``k`` (not resident): admission, evictions, insertion.
-    Whether it was inserted. Counts what it admits and evicts, not the miss."""
+def _miss(hdr, slots, table, ev, k, size, ghost):
+    """The miss path for ``k`` (not resident; ``ghost`` its S3-FIFO ghost slot or
+    -1): admission, evictions, insertion. Whether it was inserted. Counts what it
+    admits and evicts, not the miss."""
     pol = hdr[H_POLICY]
     if pol == S3FIFO:
-        s = _find(hdr, slots, table, k)
+        s = ghost
         ghost_hit = s >= 0  # a ghost entry is used up even if nothing is admitted
         if ghost_hit:
             _unlink(hdr, slots, s)
@@ -412,20 +414,26 @@ def _miss(hdr, slots, table, ev, k, size):
 NEED_ROOM = -2  # request's answer when no slot is free: grow the arrays and call again
 
 
-@jit
-def request(hdr, slots, table, ev, k, size):
-    """One libCacheSim step: 1 on a hit, 0 on a miss, -1 for a miss with a
-    negative size and ``NEED_ROOM`` when no slot is free (both: nothing done)."""
+@inline
+def _request(hdr, slots, table, ev, k, size):
     if hdr[H_NFREE] == 0:
         return NEED_ROOM
-    if _hit(hdr, slots, table, k):
+    s = _lookup(hdr, slots, table, k)
+    if s >= 0:
         hdr[H_HITS] += 1
         return 1
     if size < 0:
         return -1
     hdr[H_MISSES] += 1
-    _miss(hdr, slots, table, ev, k, size)
+    _miss(hdr, slots, table, ev, k, size, -2 - s)
     return 0
+
+
+@jit
+def request(hdr, slots, table, ev, k, size):
+    """One libCacheSim step: 1 on a hit, 0 on a miss, -1 for a miss with a
+    negative size and ``NEED_ROOM`` when no slot is free (both: nothing done)."""
+    return _request(hdr, slots, table, ev, k, size)
 
 
 @jit
@@ -434,7 +442,7 @@ def request_many(hdr, slots, table, ev, keys, sizes, out, start):
     ``out``; returns ``(i, answer)``: where it stopped and ``request``'s
     answer there (-1 or ``NEED_ROOM``), or ``(len(keys), 0)`` when done."""
     for i in range(start, len(keys)):
-        r = request(hdr, slots, table, ev, keys[i], sizes[i])
+        r = _request(hdr, slots, table, ev, keys[i], sizes[i])
         if r < 0:
             return i, r
         out[i] = r
@@ -444,7 +452,7 @@ def request_many(hdr, slots, table, ev, keys, sizes, out, start):
 @jit
 def hit(hdr, slots, table, k):
     """The hit update alone (``lookup``); whether ``k`` is resident. Counts a hit."""
-    if _hit(hdr, slots, table, k):
+    if _lookup(hdr, slots, table, k) >= 0:
         hdr[H_HITS] += 1
         return True
     return False
@@ -453,7 +461,8 @@ def hit(hdr, slots, table, k):
 @jit
 def miss(hdr, slots, table, ev, k, size):
     """The miss path alone (``insert`` after a lookup missed); whether it was inserted."""
-    return _miss(hdr, slots, table, ev, k, size)
+    s = _find(hdr, slots, table, k)
+    return _miss(hdr, slots, table, ev, k, size, s if hdr[H_POLICY] == S3FIFO else -1)
 
 
 @jit
