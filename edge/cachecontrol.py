@@ -28,6 +28,18 @@ occurrence makes them bare, otherwise their field-name lists are united.
 error, which tells the caller to ignore the field and fall back to
 ``Cache-Control``.
 
+``Surrogate-Control`` (W3C Edge Architecture Specification 1.0, section 3)
+is a comma list of ``directive [ ";" device-token ]``, each directive in
+Cache-Control syntax. :func:`parse_surrogate` keeps the members that apply
+to one device: untargeted members apply to every surrogate; a member
+targeted at the device (``max-age=60;edge1``) overrides an untargeted
+directive of the same name (per directive, as Squid merges them); members
+targeted at another device, or with a malformed target, are dropped. The
+spec's ``max-age=N+M`` (a freshness extension of ``M`` seconds) comes back as
+``max-age`` ``N`` plus ``stale-if-error`` ``M`` unless the field gives that
+directive itself: what the extension allows, used where it is safest
+(serving a stale copy only when the origin cannot answer).
+
 Dates are ``HTTP-date`` (RFC 9110 5.6.7): IMF-fixdate, and the obsolete
 RFC 850 and asctime forms, matched strictly (case-sensitive names, exact
 spacing). Anything else is ``None``; the policy then treats an invalid
@@ -332,6 +344,61 @@ def parse_targeted(values: Iterable[str]) -> dict[str, str | None] | None:
                 return None  # trailing comma
     except ValueError:
         return None
+
+
+# ---------------------------------------------------------------- Surrogate-Control
+
+
+def _split_target(member: str) -> tuple[str, str | None] | None:
+    """``directive[;device-token]`` -> (directive, token or None); None if the target is bad."""
+    i, n = 0, len(member)
+    while i < n and member[i] != ";":
+        if member[i] == '"':
+            q = _quoted_string(member, i)
+            if q is None:
+                return member, None  # unterminated quote: no target can follow
+            i = q[1]
+        else:
+            i += 1
+    if i >= n:
+        return member, None
+    token = member[i + 1 :].strip(_OWS)
+    return (member[:i].rstrip(_OWS), token) if is_token(token) else None
+
+
+def parse_surrogate(values: Iterable[str], device: str = "") -> dict[str, str | None] | None:
+    """The Surrogate-Control directives that apply to ``device``, or None if none do.
+
+    ``device`` is this surrogate's device token ("" for none: untargeted
+    members only); tokens compare case-insensitively.
+
+    >>> parse_surrogate(['max-age=60+30, no-store;other'], "edge1")
+    {'max-age': '60', 'stale-if-error': '30'}
+    >>> parse_surrogate(['max-age=60, content="ESI/1.0"', "max-age=5;Edge1"], "edge1")
+    {'max-age': '5', 'content': 'ESI/1.0'}
+    >>> parse_surrogate(["max-age=60;other"], "edge1") is None
+    True
+    """
+    device = device.lower()
+    generic: list[str] = []
+    mine: list[str] = []
+    for line in values:
+        for member in split_list(line):
+            split = _split_target(member)
+            if split is None:
+                continue  # "max-age=60;" or a target that is not a token: aimed at no one
+            directive, token = split
+            if token is None:
+                generic.append(directive)
+            elif device and token.lower() == device:
+                mine.append(directive)
+    out = parse_directives(generic)
+    out.update(parse_directives(mine))
+    age = out.get("max-age")
+    if age and "+" in age:
+        out["max-age"], extension = age.split("+", 1)
+        out.setdefault("stale-if-error", extension)
+    return out or None
 
 
 # ---------------------------------------------------------------- dates

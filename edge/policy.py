@@ -26,11 +26,37 @@ the same order, and act on the answers; neither re-implements a rule.
 Freshness (RFC 9111 4.2) is computed once per distinct header set
 (:func:`freshness`, memoised) into a :class:`Freshness`; the hot path is
 :func:`classify`, three comparisons on floats, which the simulator calls
-directly. Lifetime precedence for this shared cache: a valid
-``CDN-Cache-Control`` (RFC 9213) replaces ``Cache-Control`` and ``Expires``
-altogether; then ``s-maxage``, ``max-age``, ``Expires - Date``; then the
-heuristic (a fraction of ``Date - Last-Modified``, capped) for statuses
-that are heuristically cacheable or marked ``public``.
+directly.
+
+Which field governs this cache (:data:`PRECEDENCE`, first that applies):
+
+=====================  ==============================================  ==========
+field                  applies when                                    ``Expires``
+=====================  ==============================================  ==========
+``CDN-Cache-Control``  present and a valid Dictionary (RFC 9213)       ignored
+``Surrogate-Control``  it has ``max-age``, ``no-store`` or             ignored
+                       ``no-store-remote`` for this surrogate (W3C
+                       Edge Architecture 1.0; Fastly, Akamai, Squid)
+``Cache-Control``      always (RFC 9111)                               used
+=====================  ==============================================  ==========
+
+The governing field replaces the ones below it altogether, as RFC 9213 says
+for CDN-Cache-Control and Fastly documents for Surrogate-Control
+(``Cache-Control: no-store, Surrogate-Control: max-age=60`` is stored for 60
+seconds here and left to the browser's rules downstream). Surrogate-Control
+members targeted at another device (``max-age=60;other``) are ignored; those
+targeted at this surrogate's device token (the ``surrogate`` argument,
+``Stored.surrogate``) override untargeted ones; ``max-age=N+M`` gives
+``M`` seconds of stale-if-error; ``no-store-remote`` counts as ``no-store``
+(every cache here is a CDN cache, remote from the origin). A
+Surrogate-Control with only other directives (``content="ESI/1.0"``) or only
+for other devices leaves Cache-Control in charge. ``surrogate=None`` ignores
+the field (a plain RFC 9111 shared cache).
+
+Inside the governing field the lifetime is ``s-maxage``, then ``max-age``,
+then (Cache-Control only) ``Expires - Date``; then the heuristic (a fraction
+of ``Date - Last-Modified``, capped) for statuses that are heuristically
+cacheable or marked ``public``.
 
 Choices the RFCs leave open, made conservatively:
 - An invalid delta-seconds (``max-age=abc``, ``max-age=-1``) makes the
@@ -65,6 +91,7 @@ from edge.cachecontrol import (
     parse_directives,
     parse_etag,
     parse_http_date,
+    parse_surrogate,
     parse_targeted,
     split_list,
     strong_match,
@@ -124,6 +151,8 @@ class Stored:
     response_time: float  # when its response arrived
     vary: Pairs = ()  # the request's normalised values of the Vary fields
     method: str = "GET"
+    # the storing cache's Surrogate-Control device token ("" none, None: ignore the field)
+    surrogate: str | None = ""
     # derived values memoised per record (parsed once, not per request); not part of equality
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -159,13 +188,60 @@ class Decision:
 # ---------------------------------------------------------------- directives
 
 
-def response_directives(headers: Headers, cdn_cache_control: bool = True) -> dict[str, str | None]:
-    """The directives this shared cache obeys: CDN-Cache-Control if valid, else Cache-Control."""
-    if cdn_cache_control:
-        targeted = parse_targeted(get_all(headers, "cdn-cache-control"))
-        if targeted is not None:
-            return targeted
-    return parse_directives(get_all(headers, "cache-control"))
+# Surrogate-Control governs only when it says something about storing or freshness.
+SURROGATE_GOVERNS = frozenset({"max-age", "no-store", "no-store-remote"})
+
+
+def _cdn_cache_control(lines: list[str], device: str | None) -> dict[str, str | None] | None:
+    return parse_targeted(lines)  # RFC 9213: any valid field governs, even an empty-ish one
+
+
+def _surrogate_control(lines: list[str], device: str | None) -> dict[str, str | None] | None:
+    if device is None or not lines:
+        return None
+    d = parse_surrogate(lines, device)
+    if d is None or SURROGATE_GOVERNS.isdisjoint(d):
+        return None
+    if "no-store-remote" in d:
+        d["no-store"] = None
+    return d
+
+
+def _cache_control(lines: list[str], device: str | None) -> dict[str, str | None]:
+    return parse_directives(lines)
+
+
+# Response fields in the order this shared cache obeys them: the first whose parser
+# answers (not None) governs and replaces the rest (Expires too, unless it is Cache-Control).
+PRECEDENCE = (
+    ("cdn-cache-control", _cdn_cache_control),
+    ("surrogate-control", _surrogate_control),
+    ("cache-control", _cache_control),
+)
+
+
+def governing_directives(
+    headers: Headers, cdn_cache_control: bool = True, surrogate: str | None = ""
+) -> tuple[dict[str, str | None], str]:
+    """The directives this cache obeys and the (lowercase) field they came from.
+
+    >>> governing_directives([("Cache-Control", "no-store"), ("Surrogate-Control", "max-age=9")])
+    ({'max-age': '9'}, 'surrogate-control')
+    """
+    for name, parse in PRECEDENCE:
+        if name == "cdn-cache-control" and not cdn_cache_control:
+            continue
+        d = parse(get_all(headers, name), surrogate)
+        if d is not None:
+            return d, name
+    raise AssertionError("Cache-Control always answers")  # pragma: no cover
+
+
+def response_directives(
+    headers: Headers, cdn_cache_control: bool = True, surrogate: str | None = ""
+) -> dict[str, str | None]:
+    """The directives this shared cache obeys (see :data:`PRECEDENCE`)."""
+    return governing_directives(headers, cdn_cache_control, surrogate)[0]
 
 
 def request_directives(headers: Headers) -> dict[str, str | None]:
@@ -196,19 +272,28 @@ def freshness(
     heuristic_cap: float = 86400.0,
     cdn_cache_control: bool = True,
     date: float | None = None,
+    surrogate: str | None = "",
 ) -> Freshness:
     """What ``headers`` say about storing and reusing a response with ``status``.
 
     ``date`` stands in for the Date field when it is missing or invalid (pass
-    the response time). Memoised on its arguments, so the live server pays
-    the parse once per stored response.
+    the response time). ``surrogate`` is this cache's Surrogate-Control device
+    token ("" for untargeted directives only, None to ignore the field).
+    Memoised on its arguments, so the live server pays the parse once per
+    stored response.
 
     >>> f = freshness(200, [("Cache-Control", "max-age=60, s-maxage=30")])
     >>> f.lifetime, f.storable
     (30.0, True)
     """
     return _freshness(
-        status, tuple(headers), heuristic_fraction, heuristic_cap, cdn_cache_control, date
+        status,
+        tuple(headers),
+        heuristic_fraction,
+        heuristic_cap,
+        cdn_cache_control,
+        date,
+        surrogate,
     )
 
 
@@ -220,9 +305,9 @@ def _freshness(
     cap: float,
     use_targeted: bool,
     date_fallback: float | None,
+    surrogate: str | None,
 ) -> Freshness:
-    targeted = parse_targeted(get_all(headers, "cdn-cache-control")) if use_targeted else None
-    cc = targeted if targeted is not None else parse_directives(get_all(headers, "cache-control"))
+    cc, governing = governing_directives(headers, use_targeted, surrogate)
     date = parse_http_date(get_one(headers, "date"))
     if date is None:
         date = date_fallback
@@ -238,7 +323,7 @@ def _freshness(
         lifetime, source = _delta(cc, "s-maxage"), "s-maxage"
     elif "max-age" in cc:
         lifetime, source = _delta(cc, "max-age"), "max-age"
-    elif targeted is None and (expires_lines := get_all(headers, "expires")):
+    elif governing == "cache-control" and (expires_lines := get_all(headers, "expires")):
         # 9111 5.3: invalid (e.g. "0") or several differing values -> already expired
         expires = parse_http_date(expires_lines[0])
         if expires is None or len({e.strip() for e in expires_lines}) > 1 or date is None:
@@ -287,6 +372,8 @@ def _freshness(
         storable, reason = False, "no explicit freshness and status not heuristically cacheable"
     elif not (explicit or has_validator):
         storable, reason = False, "no freshness information and no validator"
+    if governing != "cache-control" and reason in (source, "no-store", "private"):
+        reason = f"{governing} {reason}"  # say which field decided when it is not the usual one
 
     return Freshness(
         storable=storable,
@@ -307,13 +394,15 @@ def _freshness(
 
 
 def freshness_of(stored: Stored, **kw) -> Freshness:
-    """Freshness of a stored response (its response time stands in for a missing Date)."""
+    """Freshness of a stored response (its response time stands in for a missing Date),
+    for the cache that stored it (``stored.surrogate``, unless ``surrogate=`` is given)."""
     if kw:
+        kw.setdefault("surrogate", stored.surrogate)
         return freshness(stored.status, stored.headers, date=stored.response_time, **kw)
     f = stored._memo.get("freshness")
     if f is None:
         f = stored._memo["freshness"] = freshness(
-            stored.status, stored.headers, date=stored.response_time
+            stored.status, stored.headers, date=stored.response_time, surrogate=stored.surrogate
         )
     return f
 
@@ -325,11 +414,17 @@ def is_storable(
     response_headers: Headers,
     *,
     cdn_cache_control: bool = True,
+    surrogate: str | None = "",
 ) -> bool:
     """RFC 9111 3: may a shared cache store this response to this request?"""
     return (
         storable_reason(
-            method, request_headers, status, response_headers, cdn_cache_control=cdn_cache_control
+            method,
+            request_headers,
+            status,
+            response_headers,
+            cdn_cache_control=cdn_cache_control,
+            surrogate=surrogate,
         )
         is None
     )
@@ -342,17 +437,20 @@ def storable_reason(
     response_headers: Headers,
     *,
     cdn_cache_control: bool = True,
+    surrogate: str | None = "",
 ) -> str | None:
     """None when storable, else a short reason (for logs and Cache-Status detail)."""
     if method.upper() not in STORABLE_METHODS:
         return f"method {method} not stored"
     if "no-store" in request_directives(request_headers):
         return "request no-store"
-    f = freshness(status, response_headers, cdn_cache_control=cdn_cache_control)
+    f = freshness(
+        status, response_headers, cdn_cache_control=cdn_cache_control, surrogate=surrogate
+    )
     if not f.storable:
         return f.reason
     if get_all(request_headers, "authorization"):
-        cc = response_directives(response_headers, cdn_cache_control)
+        cc = response_directives(response_headers, cdn_cache_control, surrogate)
         if not ("public" in cc or "s-maxage" in cc or "must-revalidate" in cc):
             return "Authorization without public, s-maxage or must-revalidate"
     return None
@@ -465,15 +563,26 @@ def vary_matches(stored: Stored, request_headers: Headers) -> bool:
 # ---------------------------------------------------------------- storing
 
 
-def storable_headers(response_headers: Headers, *, cdn_cache_control: bool = True) -> Pairs:
-    """The response header fields a shared cache keeps (RFC 9111 3.1, 5.2.2.4, 5.2.2.7)."""
+def storable_headers(
+    response_headers: Headers, *, cdn_cache_control: bool = True, surrogate: str | None = ""
+) -> Pairs:
+    """The response header fields a shared cache keeps (RFC 9111 3.1, 5.2.2.4, 5.2.2.7).
+
+    Fields named by ``private="..."``/``no-cache="..."`` are dropped whether the
+    governing field or Cache-Control names them: a Surrogate-Control that lets
+    this cache store the response does not make its Set-Cookie everyone's.
+    """
     drop = set(NOT_STORED_FIELDS)
     for line in get_all(response_headers, "connection"):
         drop.update(field_names(line))
-    cc = response_directives(response_headers, cdn_cache_control)
-    for name in ("private", "no-cache"):
-        if cc.get(name):
-            drop.update(field_names(cc[name]))
+    governing, name = governing_directives(response_headers, cdn_cache_control, surrogate)
+    sources = [governing]
+    if name != "cache-control":
+        sources.append(parse_directives(get_all(response_headers, "cache-control")))
+    for cc in sources:
+        for directive in ("private", "no-cache"):
+            if cc.get(directive):
+                drop.update(field_names(cc[directive]))
     return tuple((n, v) for n, v in response_headers if n.lower() not in drop)
 
 
@@ -495,13 +604,21 @@ def make_stored(
     response_time: float,
     *,
     cdn_cache_control: bool = True,
+    surrogate: str | None = "",
 ) -> Stored:
-    """The record to keep for a storable response (call :func:`is_storable` first)."""
+    """The record to keep for a storable response (call :func:`is_storable` first).
+
+    ``surrogate`` (this cache's device token) is kept in the record, so that
+    every later question about it reads Surrogate-Control the same way.
+    """
     headers = _with_date(
-        storable_headers(response_headers, cdn_cache_control=cdn_cache_control), response_time
+        storable_headers(
+            response_headers, cdn_cache_control=cdn_cache_control, surrogate=surrogate
+        ),
+        response_time,
     )
     vary = vary_values(headers, request_headers) or ()
-    return Stored(status, headers, request_time, response_time, vary, method.upper())
+    return Stored(status, headers, request_time, response_time, vary, method.upper(), surrogate)
 
 
 # ---------------------------------------------------------------- reuse
@@ -654,7 +771,7 @@ def merge_304(
     Age, if any, replaces it) and a Date is added if the 304 had none, so the
     age calculation restarts from this validation.
     """
-    incoming = storable_headers(response_headers)
+    incoming = storable_headers(response_headers, surrogate=stored.surrogate)
     new: dict[str, list[tuple[str, str]]] = {}
     for n, v in incoming:
         if n.lower() not in NOT_UPDATED_FIELDS:

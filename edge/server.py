@@ -45,7 +45,16 @@ Pragma): then the stored response's own freshness decides, which is the
 policy's :func:`~edge.policy.classify`, the same call the simulator makes.
 
 Every response carries ``Age``, ``Via`` and ``Cache-Status`` (RFC 9211). The
-admin endpoints live under ``/.well-known/cdn/`` (RFC 8615 reserves the prefix,
+edge is a surrogate (W3C Edge Architecture 1.0): every request it forwards
+announces ``Surrogate-Capability: <device token>="Surrogate/1.0"`` (appended
+to the ones already there), the policy obeys ``Surrogate-Control`` for this
+cache (see :mod:`edge.policy`: after CDN-Cache-Control, before
+Cache-Control), and ``Surrogate-Control`` is removed from a response unless its
+request announced a Surrogate-Capability, i.e. came from another surrogate.
+So a shield passes the field on to the edges below it, which need it too,
+and an edge removes it before a browser sees it (Squid does the same). The
+device token is the edge's name unless configured (``surrogate_token``).
+The admin endpoints live under ``/.well-known/cdn/`` (RFC 8615 reserves the prefix,
 so they cannot collide with content): ``metrics`` (Prometheus text) and
 ``health`` (200 ``ok``; ``PUT health?state=down`` makes it answer 503, which
 takes the edge out of DNS rotation while it keeps serving; ``state=up`` undoes
@@ -92,6 +101,7 @@ from edge import policy as P
 from edge.cachecontrol import (
     get_all,
     get_one,
+    is_token,
     parse_etag,
     parse_etag_list,
     parse_http_date,
@@ -142,9 +152,14 @@ _CONDITIONALS = frozenset({"if-none-match", "if-modified-since"})
 # Fields the edge sets itself on every response.
 _RESPONSE_OWN = HOP_BY_HOP | {"age", "via", "cache-status", "content-length"}
 # RFC 9110 15.4.5: what a 304 carries.
+# The targeted cache-control fields go with them: they guide the update of a downstream
+# cache's stored response, which is what 15.4.5 allows besides those.
 _NOT_MODIFIED_FIELDS = frozenset(
     {"cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"}
+    | {"cdn-cache-control", "surrogate-control"}
 )
+# W3C Edge Architecture 1.0: the capability a surrogate that obeys Surrogate-Control announces.
+SURROGATE_CAPABILITY = "Surrogate/1.0"
 
 
 @dataclass(frozen=True)
@@ -168,6 +183,8 @@ class EdgeConfig:
     max_field_size: int = 8190
     max_headers: int = 128
     reuse_port: bool = False
+    # Surrogate-Control device token (``max-age=60;TOKEN``); None: the name, made a token
+    surrogate_token: str | None = None
 
     @classmethod
     def for_edge(cls, edge, origin: str, host: str, port: int, **overrides) -> EdgeConfig:
@@ -183,6 +200,13 @@ class EdgeConfig:
             name=edge.name,
             **overrides,
         )
+
+    @property
+    def device_token(self) -> str:
+        """The token this edge answers to in Surrogate-Control and announces upstream."""
+        if self.surrogate_token is not None:
+            return self.surrogate_token
+        return "".join(c if is_token(c) else "-" for c in self.name) or "edge"
 
     @property
     def object_limit(self) -> int:
@@ -213,6 +237,11 @@ def validate_config(config: EdgeConfig) -> EdgeConfig:
         raise ValueError(
             f"edge name must be a token without spaces, commas or quotes, got {config.name!r}"
         )
+    if config.surrogate_token is not None and not is_token(config.surrogate_token):
+        raise ValueError(
+            "surrogate token must be an HTTP token (letters, digits and !#$%&'*+-.^_`|~), "
+            f"got {config.surrogate_token!r}"
+        )
     return config
 
 
@@ -229,6 +258,7 @@ class Entry:
     size: int  # what the store accounts: the body's length
     varies: bool  # has a Vary field (its secondary key may still be empty)
     freshness: P.Freshness
+    surrogate_control: bool = False  # has a Surrogate-Control field (only surrogates get it)
 
 
 @dataclass
@@ -269,6 +299,8 @@ class Edge:
         self.config = validate_config(config)
         self.name = config.name
         self.via = f"1.1 {config.name}"
+        self.device = config.device_token
+        self.capability = f'{self.device}="{SURROGATE_CAPABILITY}"'
         self.store = make_store(config.policy, config.capacity, config.object_limit)
         self.store.on_evict = self._on_evict
         self.metrics = EdgeMetrics(self.store)
@@ -391,7 +423,8 @@ class Edge:
         size = len(body)
         varies = bool(P.vary_fields(hdrs))
         fresh = P.freshness_of(stored)
-        return Entry(target, stored, body, own, upstream, tags, size, varies, fresh)
+        sc = "Surrogate-Control" in own
+        return Entry(target, stored, body, own, upstream, tags, size, varies, fresh, sc)
 
     # -- responses ---------------------------------------------------------------
 
@@ -419,9 +452,11 @@ class Edge:
         headers["Cache-Status"] = status_field
         self.metrics.count(label)
         stored = entry.stored
+        rh = request.headers
+        if entry.surrogate_control and "Surrogate-Capability" not in rh:
+            del headers["Surrogate-Control"]  # every line: it is for surrogates only
         if stored.status != 200:
             return web.Response(status=stored.status, body=entry.body, headers=headers)
-        rh = request.headers
         if ("If-None-Match" in rh or "If-Modified-Since" in rh) and _not_modified(
             rh, stored.headers, stored.response_time
         ):
@@ -622,6 +657,7 @@ class Edge:
         v = request.version  # RFC 9110 7.6.3: the protocol the request was received with
         via = self.via if v == (1, 1) else f"{v.major}.{v.minor} {self.name}"
         out["Via"] = _join(h.getall("Via", ()), via)
+        out["Surrogate-Capability"] = _join(h.getall("Surrogate-Capability", ()), self.capability)
         if self.host_override is not None:
             out["Host"] = self.host_override
         return out
@@ -726,7 +762,7 @@ class Edge:
                     ),
                     "revalidated",
                 )
-            why_not = P.storable_reason("GET", req, status, rh)
+            why_not = P.storable_reason("GET", req, status, rh, surrogate=self.device)
             if why_not is None and P.vary_values(rh, req) is None:
                 why_not = "Vary: *"
             length = resp.content_length
@@ -741,7 +777,9 @@ class Edge:
                     served = self._stale_on_error(request, entry, req)
                     return served if served is not None else self._bad_gateway(exc, fwd)
                 if complete:
-                    stored = P.make_stored("GET", req, status, rh, request_time, response_time)
+                    stored = P.make_stored(
+                        "GET", req, status, rh, request_time, response_time, surrogate=self.device
+                    )
                     fresh = self._make_entry(target, stored, body)
                     stored_ok = self._insert((target, stored.vary), fresh)
                     if flight is not None and stored_ok:
@@ -774,6 +812,8 @@ class Edge:
             ):
                 # The client's validators (held back from the origin) match what came back.
                 headers = CIMultiDict(rh)
+                if "Surrogate-Capability" not in qh:
+                    headers.popall("Surrogate-Control", None)
                 headers["Age"] = P.age_header(P.age_value(rh))
                 headers["Via"] = _join(resp.headers.getall("Via", ()), self.via)
                 headers["Cache-Status"] = self._status_field(
@@ -815,7 +855,10 @@ class Edge:
 
     async def _stream(self, request, resp, rh, fwd: str, label: str, prefix: bytes = b"", **extra):
         """Pass an origin response through uncached, streaming its body."""
-        headers = CIMultiDict((k, v) for k, v in rh if k.lower() not in ("via", "cache-status"))
+        drop = ("via", "cache-status")
+        if "Surrogate-Capability" not in request.headers:
+            drop += ("surrogate-control",)  # for surrogates only
+        headers = CIMultiDict((k, v) for k, v in rh if k.lower() not in drop)
         length = resp.headers.get("Content-Length")
         if length is not None and request.method != "HEAD":
             headers["Content-Length"] = length
@@ -941,7 +984,7 @@ class Edge:
                         return  # keep the stale copy; stale-if-error rules apply on later requests
                     vary = (
                         P.vary_values(rh, req)
-                        if P.is_storable("GET", req, resp.status, rh)
+                        if P.is_storable("GET", req, resp.status, rh, surrogate=self.device)
                         else None
                     )
                     if vary is None:
@@ -949,7 +992,13 @@ class Edge:
                     body, complete = await self._read_bounded(resp, self.object_limit)
                     if complete:
                         stored = P.make_stored(
-                            "GET", req, resp.status, rh, request_time, response_time
+                            "GET",
+                            req,
+                            resp.status,
+                            rh,
+                            request_time,
+                            response_time,
+                            surrogate=self.device,
                         )
                         fresh = self._make_entry(target, stored, body)
                         if self._insert((target, stored.vary), fresh):
