@@ -18,6 +18,7 @@ from edge.cachecontrol import (
     parse_etag,
     parse_etag_list,
     parse_http_date,
+    parse_surrogate,
     parse_targeted,
     split_list,
     strong_match,
@@ -197,6 +198,53 @@ def test_targeted_field_is_a_structured_dictionary():
 )
 def test_targeted_field_invalid_or_empty_is_ignored(lines):
     assert parse_targeted(lines) is None
+
+
+# Surrogate-Control, W3C Edge Architecture Specification 1.0 section 3:
+#   Surrogate-Control = 1#surrogate-directive
+#   surrogate-directive = control-directive [ ";" device-token ]
+
+
+def test_surrogate_control_untargeted_members_apply_to_every_surrogate():
+    lines = ["MaX-aGe=3600, foobar", 'content="ESI/1.0"', "no-store-remote"]
+    want = {"max-age": "3600", "foobar": None, "content": "ESI/1.0", "no-store-remote": None}
+    assert parse_surrogate(lines) == want
+    assert parse_surrogate(lines, "edge1") == want
+
+
+def test_surrogate_control_targets_select_the_device():
+    line = "max-age=60, max-age=300;edge1, no-store;edge2"
+    assert parse_surrogate([line]) == {"max-age": "60"}  # no device token: untargeted only
+    assert parse_surrogate([line], "edge1") == {"max-age": "300"}  # targeted overrides
+    assert parse_surrogate([line], "Edge2") == {"max-age": "60", "no-store": None}
+    assert parse_surrogate([line], "edge3") == {"max-age": "60"}
+    assert parse_surrogate(["max-age=60;other"], "edge1") is None
+    assert parse_surrogate(["max-age = 60 ; edge1"], "edge1") == {"max-age": ""}  # bad argument
+
+
+def test_surrogate_control_targets_follow_quoted_strings():
+    assert parse_surrogate(['content="a;b, c";edge1'], "edge1") == {"content": "a;b, c"}
+    assert parse_surrogate(['content="a;b, c";edge1'], "x") is None
+
+
+@pytest.mark.parametrize("member", ["max-age=60;", "max-age=60;a b", 'max-age=60;"e"', "x;y;z"])
+def test_surrogate_control_members_with_a_malformed_target_are_dropped(member):
+    assert parse_surrogate([member + ", no-store"], "e") == {"no-store": None}
+
+
+def test_surrogate_control_freshness_extension():
+    assert parse_surrogate(["max-age=30+60"]) == {"max-age": "30", "stale-if-error": "60"}
+    assert parse_surrogate(["stale-if-error=5, max-age=30+60"]) == {
+        "stale-if-error": "5",
+        "max-age": "30",
+    }
+    # a targeted max-age replaces the untargeted one, extension and all
+    assert parse_surrogate(["max-age=30+60, max-age=10;e"], "e") == {"max-age": "10"}
+
+
+@pytest.mark.parametrize("lines", [[], [""], [" , ,"], ["max-age=1;other"]])
+def test_surrogate_control_absent_or_empty_is_none(lines):
+    assert parse_surrogate(lines, "e") is None
 
 
 def test_docstring_examples_hold():

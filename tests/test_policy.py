@@ -8,6 +8,7 @@ import pytest
 
 from edge.policy import (
     Freshness,
+    Stored,
     age_and_ttl,
     age_header,
     cache_status,
@@ -18,11 +19,14 @@ from edge.policy import (
     decide,
     freshens,
     freshness,
+    freshness_of,
+    governing_directives,
     invalidated_uris,
     is_storable,
     make_stored,
     merge_304,
     merge_head,
+    storable_headers,
     storable_reason,
     vary_matches,
     vary_values,
@@ -96,6 +100,150 @@ def test_cdn_cache_control_can_forbid_what_cache_control_allows():
 def test_invalid_cdn_cache_control_falls_back_to_cache_control():
     h = resp(("Cache-Control", "max-age=60"), ("CDN-Cache-Control", "Max-Age=600"))
     assert freshness(200, h).lifetime == 60
+
+
+# ---------------------------------------------------------------- Surrogate-Control
+# W3C Edge Architecture Specification 1.0, section 3; precedence as the module docstring says:
+# CDN-Cache-Control (RFC 9213), then Surrogate-Control, then Cache-Control and Expires.
+
+SC = "Surrogate-Control"
+
+
+@pytest.mark.parametrize(
+    "fields, lifetime, governing",
+    [
+        ([("Cache-Control", "max-age=10")], 10, "cache-control"),
+        ([("Cache-Control", "max-age=10"), (SC, "max-age=20")], 20, "surrogate-control"),
+        ([(SC, "max-age=20"), ("CDN-Cache-Control", "max-age=30")], 30, "cdn-cache-control"),
+        (
+            [("Cache-Control", "max-age=10"), (SC, "max-age=20"), ("CDN-Cache-Control", "Bad")],
+            20,  # an invalid CDN-Cache-Control is ignored: the next field governs
+            "surrogate-control",
+        ),
+        ([("Cache-Control", "max-age=10"), (SC, 'content="ESI/1.0"')], 10, "cache-control"),
+        ([("Cache-Control", "max-age=10"), (SC, "max-age=20;other")], 10, "cache-control"),
+        ([("Cache-Control", "max-age=3600"), (SC, "max-age=1")], 1, "surrogate-control"),
+    ],
+)
+def test_precedence_cdn_cache_control_then_surrogate_control_then_cache_control(
+    fields, lifetime, governing
+):
+    h = resp(*fields)
+    assert freshness(200, h).lifetime == lifetime
+    assert governing_directives(h)[1] == governing
+
+
+def test_surrogate_max_age_replaces_cache_control_no_store_and_expires():
+    h = resp(
+        ("Cache-Control", "no-store"), ("Expires", http_date(T0 - 10_000)), (SC, "max-age=3600")
+    )
+    f = freshness(200, h)
+    assert f.storable and f.lifetime == 3600 and f.reason == "surrogate-control max-age"
+    assert is_storable("GET", [], 200, h)
+
+
+def test_surrogate_max_age_0_ignores_a_future_expires():
+    h = resp((SC, "max-age=0"), ("Expires", http_date(T0 + 10_000)))
+    assert freshness(200, h).lifetime == 0
+    assert decide("GET", [], make_stored("GET", [], 200, h, T0, T0), T0).action == "revalidate"
+
+
+@pytest.mark.parametrize("sc", ["no-store", "No-Store, max-age=60", "no-store-remote"])
+def test_surrogate_no_store_is_not_stored_even_when_cache_control_allows(sc):
+    h = resp(("Cache-Control", "max-age=10000"), ("Expires", http_date(T0 + 10_000)), (SC, sc))
+    assert not is_storable("GET", [], 200, h)
+    assert storable_reason("GET", [], 200, h) == "surrogate-control no-store"
+
+
+def test_surrogate_max_age_counts_the_upstream_age():
+    # Age 7200 > max-age 3600: stale on arrival (RFC 9111 4.2.3 applies to any lifetime)
+    s = stored((SC, "max-age=3600"), ("Age", "7200"))
+    d = decide("GET", [], s, T0 + 1)
+    assert d.action == "revalidate" and d.age >= 7200 and d.ttl < 0
+    fresh = stored((SC, "max-age=3600"), ("Age", "600"))
+    d = decide("GET", [], fresh, T0 + 1)
+    assert d.action == "hit" and d.ttl == pytest.approx(3600 - 601)
+
+
+def test_surrogate_directives_for_another_device_are_ignored():
+    h = resp((SC, "max-age=3600;not-for-you"))
+    assert not is_storable("GET", [], 200, h)  # nothing else gives it freshness
+    assert freshness(200, h, surrogate="not-for-you").lifetime == 3600
+
+
+def test_surrogate_directives_targeted_at_this_device_override_untargeted_ones():
+    h = resp((SC, "max-age=60, max-age=600;edge1, no-store;edge2"))
+    assert freshness(200, h).lifetime == 60  # untargeted only
+    assert freshness(200, h, surrogate="edge1").lifetime == 600
+    assert freshness(200, h, surrogate="EDGE1").lifetime == 600  # tokens: case-insensitive
+    assert not freshness(200, h, surrogate="edge2").storable
+
+
+def test_surrogate_control_can_be_ignored_altogether():
+    h = resp(("Cache-Control", "max-age=10"), (SC, "max-age=99"))
+    assert freshness(200, h, surrogate=None).lifetime == 10
+    assert governing_directives(h, surrogate=None)[1] == "cache-control"
+
+
+def test_surrogate_max_age_extension_is_a_stale_if_error_window():
+    s = stored((SC, "max-age=60+30"))
+    f = freshness_of(s)
+    assert (f.lifetime, f.sie, f.swr) == (60, 30, 0)
+    assert decide("GET", [], s, T0 + 70).action == "revalidate"  # stale: not served unasked
+    assert can_serve_stale_on_error(s, [], T0 + 85)  # 25 s stale, within the 30 s extension
+    assert not can_serve_stale_on_error(s, [], T0 + 95)
+    explicit = stored((SC, "max-age=60+30, stale-if-error=5"))
+    assert freshness_of(explicit).sie == 5  # the field's own directive wins
+    assert freshness_of(stored((SC, "max-age=60+x"))).sie == 0  # invalid extension: none
+
+
+def test_surrogate_control_carries_fastly_stale_directives():
+    f = freshness(200, resp((SC, "max-age=60, stale-while-revalidate=10, stale-if-error=99")))
+    assert (f.lifetime, f.swr, f.sie) == (60, 10, 99)
+
+
+def test_surrogate_control_with_an_invalid_max_age_is_stale():
+    # RFC 9111 4.2.1's rule for invalid delta-seconds, as for Cache-Control
+    for sc in ("max-age =100", "max-age= 100", "max-age=-1", "max-age=+5"):
+        f = freshness(200, resp(("Cache-Control", "max-age=1000"), (SC, sc)))
+        assert f.lifetime == 0, sc
+
+
+def test_surrogate_max_age_saturates_like_any_delta():
+    assert freshness(200, resp((SC, "max-age=99999999999"))).lifetime == 2**31
+
+
+def test_stored_record_remembers_whose_surrogate_control_it_read():
+    h = resp((SC, "max-age=5, max-age=500;shield"), ("ETag", '"a"'))
+    mine = make_stored("GET", [], 200, h, T0, T0, surrogate="shield")
+    other = make_stored("GET", [], 200, h, T0, T0)
+    assert mine.surrogate == "shield" and other.surrogate == ""
+    assert decide("GET", [], mine, T0 + 100).action == "hit"
+    assert decide("GET", [], other, T0 + 100).action == "revalidate"
+    assert age_and_ttl(mine, T0 + 100)[1] == pytest.approx(400)
+    # a 304 freshens it for the same cache
+    merged = merge_304(mine, resp(("ETag", '"a"'), date=T0 + 100), T0 + 100, T0 + 100)
+    assert merged.surrogate == "shield" and decide("GET", [], merged, T0 + 550).action == "hit"
+    # the explicit argument overrides the record's token
+    assert freshness_of(mine, surrogate="").lifetime == 5
+
+
+def test_records_built_by_position_still_read_cache_control():
+    # the simulator builds Stored(status, headers, request_time, response_time) itself
+    s = Stored(200, (("Cache-Control", "max-age=60, stale-if-error=30"),), 0.0, 0.0)
+    assert s.surrogate == "" and freshness_of(s).lifetime == 60
+    assert can_serve_stale_on_error(s, (), 80.0) and not can_serve_stale_on_error(s, (), 95.0)
+
+
+def test_cache_control_field_qualified_private_is_honoured_under_surrogate_control():
+    h = resp(
+        ("Cache-Control", 'private="Set-Cookie", max-age=0'),
+        ("Set-Cookie", "session=secret"),
+        (SC, "max-age=600"),
+    )
+    assert is_storable("GET", [], 200, h)
+    kept = {n.lower() for n, _ in storable_headers(h)}
+    assert "set-cookie" not in kept and "surrogate-control" in kept
 
 
 def test_heuristic_is_a_fraction_of_last_modified_age():
@@ -666,10 +814,11 @@ def test_garbage_header_values_never_raise():
         v = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 24)))
         h = tuple(
             (n, v)
-            for n in ("Cache-Control", "CDN-Cache-Control", "Expires", "Age", "Vary", "ETag")
+            for n in ("Cache-Control", "CDN-Cache-Control", "Surrogate-Control", "Expires", "Age")
+            + ("Vary", "ETag")
             + ("Last-Modified", "Date", "Connection", "Pragma", "Location", "Content-Location")
         )
-        s = make_stored("GET", [("X", v)], 200, h, 0.0, 1.0)
+        s = make_stored("GET", [("X", v)], 200, h, 0.0, 1.0, surrogate=v if v.isalpha() else "")
         d = decide("GET", [("Cache-Control", v), ("Pragma", v)], s, 5.0)
         assert d.action in ("hit", "stale", "revalidate", "miss", "gateway-timeout")
         can_serve_stale_on_error(s, [("Cache-Control", v)], 5.0)
