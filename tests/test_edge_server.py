@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from yarl import URL
 
-from edge.server import EDGE_KEY, EdgeConfig, create_edge_app, start_edge
+from edge.server import EDGE_KEY, Edge, EdgeConfig, create_edge_app, start_edge
 from tests.conftest import REPO, free_port, run_cdn
 
 
@@ -1126,3 +1126,133 @@ def test_a_304_with_another_strong_etag_updates_nothing_and_is_refetched():
         assert seen == [None, '"v1"', None]
 
     run(body)
+
+
+# ---------------------------------------------------------------- Surrogate-Control
+# W3C Edge Architecture Specification 1.0: a surrogate announces itself upstream with
+# Surrogate-Capability, obeys Surrogate-Control (after CDN-Cache-Control, before
+# Cache-Control), ignores directives targeted at other devices and keeps the field from
+# clients that are not surrogates.
+
+CAP = "Surrogate-Capability"
+
+
+def test_surrogate_control_governs_the_edge_and_is_kept_from_clients():
+    async def body(t: T):
+        sc = "Surrogate-Control"
+        t.origin.set("/long", b"a", headers=[("Cache-Control", "no-store"), (sc, "max-age=100")])
+        t.origin.set(
+            "/aged",  # Age 100 > Surrogate-Control max-age 60, though Cache-Control says 3600
+            b"b",
+            headers=[("Cache-Control", "max-age=3600"), (sc, "max-age=60"), ("Age", "100")],
+        )
+        t.origin.set(
+            "/nostore", b"c", headers=[("Cache-Control", "max-age=3600"), (sc, "no-store")]
+        )
+        t.origin.set(
+            "/other",  # aimed at another device: Cache-Control (no-store) decides
+            b"d",
+            headers=[("Cache-Control", "no-store"), (sc, "max-age=3600;other")],
+        )
+        t.origin.set(
+            "/mine",  # aimed at this edge's device token (its name, "edge")
+            b"e",
+            headers=[("Cache-Control", "no-store"), (sc, "no-store, max-age=3600;edge"), *FRESH],
+        )
+        for path in ("/long", "/aged", "/nostore", "/other", "/mine"):
+            for _ in range(2):
+                r, _ = await t.get(path)
+                assert r.status == 200 and sc not in r.headers, path
+                assert r.headers["Cache-Control"] == t.origin.routes[path][1][0][1]  # untouched
+        assert [t.origin.count[p] for p in ("/long", "/aged", "/nostore", "/other", "/mine")] == [
+            1,
+            2,
+            2,
+            2,
+            2,  # untargeted no-store and targeted max-age: both apply, no-store wins
+        ]
+        r, _ = await t.get("/long")
+        assert "hit" in params(r.headers["Cache-Status"]) and sc not in r.headers
+        # every forwarded request announced this surrogate
+        assert {h[CAP] for _, _, h, _ in t.origin.log} == {'edge="Surrogate/1.0"'}
+        r, _ = await t.get("/nostore")
+        assert 'detail="surrogate-control no-store"' in params(r.headers["Cache-Status"])
+
+        # a surrogate below us gets the field, on hits, passes and 304s alike
+        down = {CAP: 'child="Surrogate/1.0"'}
+        r, _ = await t.get("/long", headers=down)
+        assert "hit" in params(r.headers["Cache-Status"]) and r.headers[sc] == "max-age=100"
+        r, _ = await t.get("/nostore", headers=down)
+        assert r.headers[sc] == "no-store"
+        assert t.origin.log[-1][2][CAP] == 'child="Surrogate/1.0", edge="Surrogate/1.0"'
+        t.origin.set("/v", b"v", headers=[*FRESH, (sc, "max-age=50")])
+        await t.get("/v")
+        r, _ = await t.get("/v", headers={"If-None-Match": '"v1"'})
+        assert r.status == 304 and sc not in r.headers
+        r, _ = await t.get("/v", headers={"If-None-Match": '"v1"', **down})
+        assert r.status == 304 and r.headers[sc] == "max-age=50"  # it guides the child's update
+        t.origin.set("/n", b"n", headers=[*FRESH, (sc, "no-store")])  # not stored: passed on
+        r, _ = await t.get("/n", headers={"If-None-Match": '"v1"'})
+        assert r.status == 304 and sc not in r.headers
+        r, _ = await t.get("/n", headers={"If-None-Match": '"v1"', **down})
+        assert r.status == 304 and r.headers[sc] == "no-store"
+
+    run(body)
+
+
+def test_a_shield_passes_surrogate_control_to_its_edges_which_keep_it_from_clients():
+    async def main() -> None:
+        origin = Origin()
+        await origin.start()
+        sc = "Surrogate-Control"
+        # per-tier targeting: the shield keeps /s, the edge keeps /e, and /both both keep
+        origin.set("/s", b"s", headers=[("Cache-Control", "max-age=100"), (sc, "no-store;edge1")])
+        origin.set("/e", b"e", headers=[("Cache-Control", "no-store"), (sc, "max-age=100;edge1")])
+        origin.set("/both", b"b", headers=[("Cache-Control", "no-store"), (sc, "max-age=100")])
+        shield_port, edge_port = free_port(), free_port()
+        shield = await start_edge(EdgeConfig(origin=origin.url, port=shield_port, name="shield"))
+        try:
+            edge = await start_edge(
+                EdgeConfig(origin=f"http://127.0.0.1:{shield_port}", port=edge_port, name="edge1")
+            )
+            try:
+                async with aiohttp.ClientSession() as client:
+                    seen = {}
+                    for path in ("/s", "/e", "/both"):
+                        for _ in range(2):
+                            url = f"http://127.0.0.1:{edge_port}{path}"
+                            async with client.get(url) as r:
+                                assert r.status == 200 and sc not in r.headers
+                                seen[path] = r.headers["Cache-Status"]
+                    # the edge obeyed the field the shield passed on (its no-store for edge1)
+                    assert 'detail="surrogate-control no-store"' in seen["/s"]
+                    assert seen["/s"].startswith("shield; hit")  # the shield kept it
+                    assert params(seen["/e"])[:2] == ["edge1", "hit"]  # the edge kept it
+                    assert params(seen["/both"])[:2] == ["edge1", "hit"]
+                assert origin.count == {"/s": 1, "/e": 1, "/both": 1}
+                assert origin.log[0][2][CAP] == 'edge1="Surrogate/1.0", shield="Surrogate/1.0"'
+                assert shield.edge.store.peek(("/e", ())) is None  # CC no-store for the shield
+            finally:
+                await edge.cleanup()
+        finally:
+            await shield.cleanup()
+            await origin.stop()
+
+    asyncio.run(main())
+
+
+def test_surrogate_token_config():
+    assert EdgeConfig(origin="http://o", name="tokyo").device_token == "tokyo"
+    assert EdgeConfig(origin="http://o", name="t(1)").device_token == "t-1-"
+    assert EdgeConfig(origin="http://o", surrogate_token="cdn").device_token == "cdn"
+    for bad in ("", "a b", 'x"', "a;b"):
+        with pytest.raises(ValueError, match="surrogate token must be an HTTP token"):
+            Edge(EdgeConfig(origin="http://o", surrogate_token=bad))
+
+    async def body(t: T):
+        t.origin.set("/t", b"t", headers=[("Surrogate-Control", "max-age=9;cdn")])
+        r, _ = await t.get("/t")
+        r, _ = await t.get("/t")
+        assert t.origin.count["/t"] == 1 and t.origin.log[0][2][CAP] == 'cdn="Surrogate/1.0"'
+
+    run(body, surrogate_token="cdn")
