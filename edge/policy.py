@@ -41,17 +41,21 @@ field                  applies when                                    ``Expires
 =====================  ==============================================  ==========
 
 The governing field replaces the ones below it altogether, as RFC 9213 says
-for CDN-Cache-Control and Fastly documents for Surrogate-Control
-(``Cache-Control: no-store, Surrogate-Control: max-age=60`` is stored for 60
-seconds here and left to the browser's rules downstream). Surrogate-Control
-members targeted at another device (``max-age=60;other``) are ignored; those
-targeted at this surrogate's device token (the ``surrogate`` argument,
-``Stored.surrogate``) override untargeted ones; ``max-age=N+M`` gives
-``M`` seconds of stale-if-error; ``no-store-remote`` counts as ``no-store``
-(every cache here is a CDN cache, remote from the origin). A
-Surrogate-Control with only other directives (``content="ESI/1.0"``) or only
-for other devices leaves Cache-Control in charge. ``surrogate=None`` ignores
-the field (a plain RFC 9111 shared cache).
+for CDN-Cache-Control and as Fastly does for Surrogate-Control (the results
+cache-tests.fyi ships for it): ``Cache-Control: no-store, Surrogate-Control:
+max-age=60`` is stored for 60 seconds here, and Cache-Control still rules the
+browser. Its other directives in Cache-Control syntax apply too
+(``stale-while-revalidate``, ``stale-if-error``, as Fastly documents).
+Surrogate-Control members targeted at another device (``max-age=60;other``)
+are ignored; those targeted at this surrogate's device token (the
+``surrogate`` argument, kept in ``Stored.surrogate``) override untargeted
+ones; ``max-age=N+M`` gives ``M`` seconds of stale-if-error;
+``no-store-remote`` counts as ``no-store`` (every cache here is a CDN cache,
+remote from the origin). A Surrogate-Control with only other directives
+(``content="ESI/1.0"``) or only for other devices leaves Cache-Control in
+charge. ``surrogate=None`` ignores the field (a plain RFC 9111 shared cache).
+Field names in ``private="..."``/``no-cache="..."`` of Cache-Control are
+still never stored when another field governs.
 
 Inside the governing field the lifetime is ``s-maxage``, then ``max-age``,
 then (Cache-Control only) ``Expires - Date``; then the heuristic (a fraction
