@@ -183,11 +183,7 @@ class Store:
 
     def _kid(self, key: Hashable) -> int:
         """The kernel key of ``key`` (a new id for a new mapped key)."""
-        if type(key) is int and 0 <= key < DIRECT_KEYS:
-            return key
-        if isinstance(key, int | np.integer) and 0 <= key < DIRECT_KEYS:
-            return int(key)
-        kid = self._ids.get(key)
+        kid = self._known_kid(key)
         if kid is None:
             kid = self._next_id
             self._next_id += 1
@@ -200,9 +196,10 @@ class Store:
         """The kernel key of ``key`` if it has one, without making one."""
         if type(key) is int and 0 <= key < DIRECT_KEYS:
             return key
-        if isinstance(key, int | np.integer) and 0 <= key < DIRECT_KEYS:
-            return int(key)
-        return self._ids.get(key)
+        kid = self._ids.get(key)  # mapped keys (the edge's) first: one dict lookup
+        if kid is None and isinstance(key, (int, np.integer)) and 0 <= key < DIRECT_KEYS:
+            return int(key)  # numpy integers and bools are the int they equal
+        return kid
 
     def _key(self, kid: int) -> Hashable:
         return kid if kid < DIRECT_KEYS else self._names[kid]
