@@ -1241,6 +1241,21 @@ def test_a_shield_passes_surrogate_control_to_its_edges_which_keep_it_from_clien
     asyncio.run(main())
 
 
+def test_surrogate_token_from_the_command_line():
+    from cdn.cli import build_parser
+    from cdn.commands.edge import config_from_args
+    from cdn.errors import UserError
+
+    def config(*extra):
+        args = build_parser().parse_args(["edge", "--origin", "http://o", "--name", "tyo", *extra])
+        return config_from_args(args)
+
+    assert config().device_token == "tyo"
+    assert config("--surrogate-token", "cdn").device_token == "cdn"
+    with pytest.raises(UserError, match="token"):
+        config("--surrogate-token", "no spaces")
+
+
 def test_surrogate_token_config():
     assert EdgeConfig(origin="http://o", name="tokyo").device_token == "tokyo"
     assert EdgeConfig(origin="http://o", name="t(1)").device_token == "t-1-"

@@ -48,6 +48,12 @@ def register(subparsers) -> None:
     )
     a("--name", default="edge", help="cache name in Via and Cache-Status (default edge)")
     a(
+        "--surrogate-token",
+        metavar="TOKEN",
+        help="this edge's device token in Surrogate-Control and Surrogate-Capability "
+        "(default: --name)",
+    )
+    a(
         "--host-header",
         default="keep",
         metavar="keep|origin|VALUE",
@@ -81,6 +87,7 @@ def config_from_args(args):
         policy=args.policy,
         max_object_size=max_obj,
         name=args.name,
+        surrogate_token=args.surrogate_token,
         purge_allow=tuple(args.purge_allow) if args.purge_allow else EdgeConfig.purge_allow,
         purge_token=args.purge_token,
         host_header=args.host_header,
