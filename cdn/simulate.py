@@ -67,7 +67,8 @@ class SimResult:
     summary: dict
     stats: Stats
     paths: list[Path]
-    wall_seconds: float
+    wall_seconds: float  # the whole call: set-up, simulating, writing results
+    run_seconds: float = 0.0  # simulating alone (Simulation.run)
 
 
 def _interval(horizon: float) -> float:
@@ -695,11 +696,13 @@ def simulate(
     sim = Simulation(sc, seed=seed, requests=requests, duration=duration, trace=trace,
                      sample=sample)  # fmt: skip
     bar = Progress(sim.expected, clock) if progress else None
+    run_start = clock()
     try:
         sim.run(chunk, bar)
     finally:
         if bar is not None:
             bar.close()
+    run_seconds = clock() - run_start
     summary = sim.summary()
     out = Path(out_dir) if out_dir is not None else Path("results") / sc.name
     sample_rows = (SAMPLE_HEADER, sim.sample_rows) if sample else None
@@ -707,7 +710,7 @@ def simulate(
     from cdn.report_data import write_distributions  # the report's map and CDFs need these
 
     paths.append(write_distributions(out, sim.stats, sc, sim.places, seed=sim.seed))
-    return SimResult(summary, sim.stats, paths, clock() - start)
+    return SimResult(summary, sim.stats, paths, clock() - start, run_seconds)
 
 
 __all__ = ["simulate", "Simulation", "SimResult", "summary_table", "CONDITIONAL"]

@@ -73,8 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(summary_table(res.summary), end="")
         n = res.summary["requests"]
-        rate = n / res.wall_seconds if res.wall_seconds > 0 else 0.0
-        print(f"simulated {n:,} requests in {res.wall_seconds:.2f} s wall ({rate:,.0f}/s)")
+        rate = n / res.run_seconds if res.run_seconds > 0 else 0.0
+        print(
+            f"simulated {n:,} requests in {res.wall_seconds:.2f} s wall: "
+            f"{res.run_seconds:.2f} s simulating ({rate:,.0f}/s), "
+            f"{res.wall_seconds - res.run_seconds:.2f} s set-up and writing results"
+        )
         print("results: " + ", ".join(str(p) for p in res.paths))
     if args.report:
         from cdn.report_html import write_report
