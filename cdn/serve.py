@@ -24,23 +24,57 @@ set up, so the servers themselves know nothing about it. Every address is on
 loopback (Linux answers on all of 127.0.0.0/8), so no root is needed. A port
 that is taken fails the start with a :class:`cdn.errors.UserError` naming the
 address, after everything already started has been stopped again.
+
+Events
+------
+The scenario's ``[[events]]`` are played on the wall clock, ``at`` real
+seconds after the stack is up (``ServeOptions.events``; ``cdn serve
+--no-events`` turns it off), by one asyncio task that :meth:`LiveStack.stop`
+cancels first. ``--emulation-scale`` does not compress them: it scales
+network distances, while the DNS TTL and the health checks, which decide how
+long clients keep hitting a dead edge, run in real seconds too.
+:func:`event_steps` (pure) turns the events into steps in the simulator's
+order (each event, then the end of its ``duration``; equal times in scenario
+order), and the task applies each one and reports a line:
+
+- ``edge_down`` / ``edge_up``: the edge (or shield) closes its listening
+  socket and resets its open connections, so connects are refused as from a
+  dead host, or listens again. The DNS server is not told: its health checks
+  notice on their own, late, as in production. The edge's app and memory
+  cache stay: the simulator keeps a down edge's store too (it models an
+  unreachable PoP, not a process restart), so both agree on what an edge
+  serves when it comes back.
+- ``origin_down`` / ``origin_up``: the same for the origin; edges then answer
+  from stale-if-error copies or with 502, as with any unreachable origin.
+- ``origin_slow``: the origin's service time becomes the fixed
+  ``service_time`` (:class:`origin.server.ServiceTime` ``set``, the sampler
+  the origin already awaits), and the scenario's again after ``duration``.
+- ``purge``: :meth:`edge.server.Edge.purge` on every edge and shield, down
+  or not (the simulator purges every node).
+- ``flash_crowd``: a workload event; ``cdn serve`` has no workload, so the
+  line says so (``cdn simulate`` plays it; ``cdn load`` plays no events).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
+import logging
 import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdn.addressing import answered_edges, client_blocks, edge_addresses
 from cdn.errors import UserError
 from cdn.health import HEALTH_PATH
-from cdn.scenario import Scenario
+from cdn.scenario import Distribution, Event, Scenario
+
+log = logging.getLogger("cdn.serve")
 
 ORIGIN_HOST = "127.0.2.1"  # outside the edge (127.0.1.N) and client (127.64+) ranges
 SHIELD_NET = "127.0.3"  # shields: 127.0.3.1, 127.0.3.2, ...
@@ -58,6 +92,7 @@ class ServeOptions:
     emulation_scale: float = 1.0  # multiplies every emulated delay
     health_interval: float | None = None  # seconds (None: the scenario's dns.health_interval)
     origin_host: str = ORIGIN_HOST
+    events: bool = True  # play the scenario's [[events]] on the wall clock
 
 
 @dataclass
@@ -69,6 +104,73 @@ class Running:
     place: str
     url: str
     upstream: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing the event player does, ``at`` seconds after the stack is up."""
+
+    at: float
+    action: str  # an event kind, or "origin_slow_end"
+    event: Event  # the scenario event this step comes from
+    ends: bool = False  # the end of the event's duration
+
+    def describe(self) -> str:
+        ev, a = self.event, self.action
+        if self.ends:
+            was = f"end of {ev.kind} at {ev.at:g} s"
+            if a == "origin_slow_end":
+                return f"origin_slow ends: the scenario's service time again ({was})"
+            return f"{a} {ev.edge or ''}".rstrip() + f" ({was})"
+        lasting = f" for {ev.duration:g} s" if ev.duration else ""
+        if a in ("edge_down", "edge_up"):
+            return f"{a} {ev.edge}{lasting}"
+        if a in ("origin_down", "origin_up"):
+            return f"{a}{lasting}"
+        if a == "origin_slow":
+            return f"origin_slow: service time {ev.service_time:g} s{lasting}"
+        if a == "purge":
+            what = (
+                f"url {ev.url}"
+                if ev.url
+                else f"prefix {ev.prefix}"
+                if ev.prefix
+                else f"surrogate key {ev.surrogate_key}"
+            )
+            return f"purge {what} on every edge and shield"
+        target = f"object {ev.object}" if ev.object is not None else f"region {ev.region}"
+        return f"flash_crowd x{ev.factor:g} on {target}{lasting}"
+
+
+_ENDS = {"edge_down": "edge_up", "origin_down": "origin_up", "origin_slow": "origin_slow_end"}
+
+
+def event_steps(events: Iterable[Event]) -> list[Step]:
+    """The steps that play ``events``, in time order: each event, then the end of its
+    ``duration`` (edge_down, origin_down, origin_slow); equal times keep that order,
+    as the simulator's heap does (cdn.simulate ``schedule``).
+
+    >>> from cdn.scenario import Event
+    >>> [(s.at, s.action) for s in event_steps([Event(5.0, "edge_down", "a", 2.0),
+    ...                                         Event(6.0, "purge", url="/x")])]
+    [(5.0, 'edge_down'), (6.0, 'purge'), (7.0, 'edge_up')]
+    """
+    steps = []
+    for ev in events:
+        steps.append(Step(ev.at, ev.kind, ev))
+        if ev.kind in _ENDS and ev.duration:
+            steps.append(Step(ev.at + ev.duration, _ENDS[ev.kind], ev, ends=True))
+    return sorted(steps, key=lambda s: s.at)  # stable: ties keep the order above
+
+
+@dataclass
+class _Listener:
+    """A server's runner and address: ``site`` is None while it is down."""
+
+    runner: object
+    host: str
+    port: int
+    site: object = None
 
 
 @dataclass
@@ -84,7 +186,11 @@ class LiveStack:
     dns: object = None
     locator: object = None
     model: object = None
+    on_event: Callable[[str], None] | None = None  # one line per event step (None: log)
+    fired: list = field(default_factory=list)  # (Step, seconds after start, what happened)
     _runners: list = field(default_factory=list)
+    _listeners: dict = field(default_factory=dict)  # edge name (or None: origin) -> _Listener
+    _player: asyncio.Task | None = None
     _tmp: str | None = None
 
     @property
@@ -94,10 +200,18 @@ class LiveStack:
     async def start(self) -> LiveStack:
         try:
             await self._start()
+            steps = self.steps()
+            if steps:
+                loop = asyncio.get_running_loop()
+                self._player = loop.create_task(self._play(steps, loop.time()))
         except BaseException:
             await self.stop()
             raise
         return self
+
+    def steps(self) -> list[Step]:
+        """The event steps this stack plays (none with ``events=False``)."""
+        return event_steps(self.scenario.events) if self.options.events else []
 
     async def _start(self) -> None:
         from cdn.dns_server import DnsServer
@@ -123,7 +237,7 @@ class LiveStack:
         if self.model is not None:
             install_origin_emulation(origin, self.model, opt.emulation_scale)
         self.origin_app = origin
-        await self._serve(origin, opt.origin_host, port, "origin")
+        await self._serve(origin, opt.origin_host, port, "origin", key=None)
         root = cfg.root or Path(__file__).resolve().parent.parent / "origin" / "demo_site"
         self.running.append(
             Running("origin", "origin", sc.origin.place.name, self.origin_url, str(root))
@@ -141,7 +255,7 @@ class LiveStack:
             app = create_edge_app(config)
             if self.model is not None:
                 install_edge_emulation(app, self.model, e.name, self.locator, opt.emulation_scale)
-            await self._serve(app, hosts[e.name], port, f"{e.tier} {e.name}", config)
+            await self._serve(app, hosts[e.name], port, f"{e.tier} {e.name}", config, key=e.name)
             self.edge_apps[e.name] = app
             self.running.append(
                 Running(e.name, e.tier, e.place.name, self.edge_urls[e.name], e.parent or "origin")
@@ -169,7 +283,9 @@ class LiveStack:
             )
         )
 
-    async def _serve(self, app, host: str, port: int, what: str, edge_config=None) -> None:
+    async def _serve(
+        self, app, host: str, port: int, what: str, edge_config=None, *, key: str | None
+    ) -> None:
         from aiohttp import web
 
         kwargs = {}
@@ -180,13 +296,118 @@ class LiveStack:
         runner = web.AppRunner(app, access_log=None, **kwargs)
         await runner.setup()
         self._runners.append(runner)
+        listener = _Listener(runner, host, port)
         try:
-            await web.TCPSite(runner, host, port, backlog=1024).start()
+            await self._listen(listener)
         except OSError as exc:
             raise _busy(what, host, port, exc, "--http-port") from None
+        self._listeners[key] = listener
+
+    @staticmethod
+    async def _listen(listener: _Listener) -> None:
+        from aiohttp import web
+
+        site = web.TCPSite(listener.runner, listener.host, listener.port, backlog=1024)
+        try:
+            await site.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await site.stop()  # unregister it from the runner
+            raise
+        listener.site = site
+
+    # -- events -------------------------------------------------------------------
+    async def _play(self, steps: list[Step], t0: float) -> None:
+        loop = asyncio.get_running_loop()
+        for step in steps:
+            wait = t0 + step.at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                what = await self._apply(step)
+            except Exception as exc:  # one failed step must not end the playback
+                log.exception("event %s failed", step.describe())
+                what = f"failed: {exc!r}"
+            now = loop.time() - t0
+            self.fired.append((step, now, what))
+            line = f"[{now:8.1f} s] {step.describe()}: {what}"
+            if self.on_event is not None:
+                self.on_event(line)
+            else:
+                log.warning("%s", line)
+
+    async def _apply(self, step: Step) -> str:
+        ev, a = step.event, step.action
+        if a in ("edge_down", "origin_down"):
+            return await self._down(self._listeners[ev.edge if a == "edge_down" else None])
+        if a in ("edge_up", "origin_up"):
+            return await self._up(self._listeners[ev.edge if a == "edge_up" else None])
+        if a in ("origin_slow", "origin_slow_end"):
+            from origin.server import CONFIG, SERVICE_TIME
+
+            if a == "origin_slow":
+                self.origin_app[SERVICE_TIME].set(Distribution("fixed", ev.service_time))
+                return f"the origin waits {ev.service_time:g} s before each answer"
+            base = self.origin_app[CONFIG].service_time
+            self.origin_app[SERVICE_TIME].set(base)
+            return "service time back to " + ("none" if base is None else base.kind)
+        if a == "purge":
+            from edge.server import EDGE_KEY
+
+            tags = (ev.surrogate_key,) if ev.surrogate_key else ()
+            n = sum(
+                app[EDGE_KEY].purge(target=ev.url, prefix=ev.prefix, tags=tags)
+                for app in self.edge_apps.values()
+            )
+            return f"{n} stored responses removed from {len(self.edge_apps)} caches"
+        if a == "flash_crowd":
+            return (
+                "a workload event: cdn serve has no workload (cdn simulate plays it; "
+                "cdn load plays no events)"
+            )
+        raise ValueError(f"unknown event step {a!r}")  # pragma: no cover (scenario validates)
+
+    async def _down(self, listener: _Listener) -> str:
+        """Stop listening and reset every open connection: a dead host."""
+        where = f"{listener.host}:{listener.port}"
+        if listener.site is None:
+            return f"already down ({where})"
+        site, listener.site = listener.site, None
+        await site.stop()
+        server = listener.runner.server
+        conns = [h.transport for h in (server.connections if server else ())]
+        for transport in conns:
+            if transport is not None:
+                transport.abort()
+        return f"{where} refuses connections ({len(conns)} open ones reset)"
+
+    async def _up(self, listener: _Listener) -> str:
+        where = f"{listener.host}:{listener.port}"
+        if listener.site is not None:
+            return f"already up ({where})"
+        try:
+            await self._listen(listener)
+        except OSError as exc:
+            return f"cannot listen on {where} again: {exc.strerror or exc}"
+        return f"listening on {where} again"
+
+    def schedule(self) -> str:
+        """The event schedule for the start banner."""
+        if not self.scenario.events:
+            return "Events: none in this scenario."
+        if not self.options.events:
+            return f"Events: {len(self.scenario.events)} in the scenario, not played (--no-events)."
+        lines = ["Events (seconds after start, wall clock; --no-events turns them off):"]
+        lines += [f"  {s.at:8.1f} s  {s.describe()}" for s in self.steps()]
+        return "\n".join(lines)
 
     async def stop(self) -> None:
         """Stop everything that started (safe to call twice)."""
+        if self._player is not None:
+            self._player.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._player
+            self._player = None
         if self.dns is not None:
             with contextlib.suppress(Exception):
                 await self.dns.stop()
@@ -195,6 +416,7 @@ class LiveStack:
             runner = self._runners.pop()  # edges before shields before the origin
             with contextlib.suppress(Exception):
                 await runner.cleanup()
+        self._listeners.clear()
         if self.locator is not None:
             self.locator.close()
             self.locator = None
@@ -284,4 +506,6 @@ def check_loopback_port(host: str, port: int) -> None:
         raise UserError(f"port {port} is outside 0..65535")
 
 
-__all__ = ["LiveStack", "Running", "ServeOptions", "ORIGIN_HOST", "HEALTH_PATH"]
+__all__ = [
+    "LiveStack", "Running", "ServeOptions", "Step", "event_steps", "ORIGIN_HOST", "HEALTH_PATH",
+]  # fmt: skip

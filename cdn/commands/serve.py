@@ -1,4 +1,5 @@
-"""``cdn serve``: origin, edges and DNS of a scenario live on loopback."""
+"""``cdn serve``: origin, edges and DNS of a scenario live on loopback, with the
+scenario's events played on the wall clock (``--no-events``: not played)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ def register(subparsers) -> None:
             "127.0.1.N (shields on 127.0.3.N) on a common port, and the geo-aware DNS "
             "server over UDP and TCP with health checks. Distance emulation (on unless "
             "--no-emulate) delays each response by the modelled round trips: client to "
-            "edge (client located by its source address) and edge to origin. Ctrl-C stops "
-            "everything. No root needed."
+            "edge (client located by its source address) and edge to origin. The "
+            "scenario's [[events]] are played at their 'at' in real seconds after start "
+            "(edge_down: the edge refuses connections until it is up again, and DNS health "
+            "checks notice on their own; origin_down, origin_slow, purge likewise; "
+            "flash_crowd is a workload event, not played here); one line is printed per "
+            "event. Ctrl-C stops everything. No root needed."
         ),
         formatter_class=DefaultsHelpFormatter,
     )
@@ -36,6 +41,10 @@ def register(subparsers) -> None:
     p.add_argument(
         "--health-interval", type=float, default=None, metavar="SECONDS",
         help="seconds between health checks (default: the scenario's dns.health_interval)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-events", action="store_true",
+        help="do not play the scenario's [[events]] (edge_down, origin_down, purge, ...)",
     )  # fmt: skip
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     p.set_defaults(func=run)
@@ -70,6 +79,8 @@ def options_from_args(args):
         emulate=not args.no_emulate,
         emulation_scale=scale,
         health_interval=interval,
+        # only cdn serve plays events: cdn load compares with a simulation without them
+        events=hasattr(args, "no_events") and not args.no_events,
     )
 
 
@@ -91,7 +102,7 @@ def run(args) -> int:
         from cdn.signals import stop_event
 
         stop = stop_event()  # before the banner: it invites Ctrl-C
-        stack = LiveStack(scenario, options)
+        stack = LiveStack(scenario, options, on_event=lambda line: print(line, flush=True))
         await stack.start()
         try:
             mode = (
@@ -103,7 +114,8 @@ def run(args) -> int:
             )
             print(
                 f"cdn serve: scenario {scenario.name}, distance emulation {mode}\n"
-                f"{stack.table()}\n\n{stack.try_commands()}\n\nCtrl-C stops everything.",
+                f"{stack.table()}\n\n{stack.try_commands()}\n\n{stack.schedule()}\n\n"
+                "Ctrl-C stops everything.",
                 flush=True,
             )
             await stop.wait()
