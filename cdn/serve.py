@@ -350,7 +350,8 @@ class LiveStack:
                 return f"the origin waits {ev.service_time:g} s before each answer"
             base = self.origin_app[CONFIG].service_time
             self.origin_app[SERVICE_TIME].set(base)
-            return "service time back to " + ("none" if base is None else base.kind)
+            what = "none" if base is None else f"{base.kind}, {base.value:g} s"
+            return f"the origin's service time is the scenario's again ({what})"
         if a == "purge":
             from edge.server import EDGE_KEY
 

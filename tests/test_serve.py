@@ -337,3 +337,219 @@ def test_every_located_place_is_answered():
                 assert len(answer) == 1 and answer[0] in addrs, place.name
 
     asyncio.run(main())
+
+
+# --- the scenario's events, played live ----------------------------------------------
+
+EVENTS_TOML = """
+name = "events-test"
+seed = 3
+
+[origin]
+place = "IAD"
+
+# the demo site's files stay fresh; the catalog's /obj/<id> go stale after 1 s
+[[origin.cache_control]]
+pattern = "/*"
+value = "max-age=600"
+
+[[edges]]
+name = "iad"
+place = "IAD"
+[[edges]]
+name = "fra"
+place = "FRA"
+
+[dns]
+zone = "cdn.test"
+hosts = ["www"]
+ttl = "1s"
+policy = "latency"
+health_interval = "0.2s"
+health_failures = 2
+health_successes = 1
+
+[[clients]]
+place = "New York"
+[[clients]]
+place = "London"
+
+[workload]
+duration = "60s"
+rate = "10/s"
+catalog_size = 100
+[[workload.content]]
+type = "page"
+share = 1
+size = "2KB"
+cache_control = "max-age=1, stale-if-error=600"
+
+[[events]]
+at = "0.5s"
+kind = "edge_down"
+edge = "fra"
+duration = "3.5s"
+
+[[events]]
+at = "1s"
+kind = "purge"
+url = "/about.html"
+
+[[events]]
+at = "1.5s"
+kind = "origin_down"
+duration = "1.5s"
+
+[[events]]
+at = "1.5s"
+kind = "origin_slow"
+service_time = "50ms"
+duration = "1.5s"
+
+[[events]]
+at = "2s"
+kind = "flash_crowd"
+object = 3
+factor = 10
+duration = "5s"
+"""
+
+
+def _events_scenario(tmp_path):
+    path = tmp_path / "events.toml"
+    path.write_text(EVENTS_TOML)
+    return load_scenario(str(path)), str(path)
+
+
+def test_event_steps_order_and_schedule(tmp_path):
+    from cdn.serve import event_steps
+
+    sc, _ = _events_scenario(tmp_path)
+    steps = event_steps(sc.events)
+    assert [(s.at, s.action) for s in steps] == [
+        (0.5, "edge_down"), (1.0, "purge"), (1.5, "origin_down"), (1.5, "origin_slow"),
+        (2.0, "flash_crowd"), (3.0, "origin_up"), (3.0, "origin_slow_end"), (4.0, "edge_up"),
+    ]  # fmt: skip
+    assert [s.ends for s in steps] == [False] * 5 + [True] * 3
+    assert steps[-1].describe() == "edge_up fra (end of edge_down at 0.5 s)"
+    # the banner lists the schedule, or says that it is off
+    banner = LiveStack(sc, ServeOptions()).schedule()
+    assert "     0.5 s  edge_down fra for 3.5 s" in banner
+    assert "     4.0 s  edge_up fra (end of edge_down at 0.5 s)" in banner
+    off = LiveStack(sc, ServeOptions(events=False))
+    assert off.steps() == [] and "5 in the scenario, not played (--no-events)" in off.schedule()
+    assert "none" in LiveStack(SC, ServeOptions()).schedule()
+    # the flags: cdn serve plays them unless --no-events; cdn load never does
+    from cdn.cli import build_parser
+    from cdn.commands.serve import options_from_args
+
+    parser = build_parser()
+    assert options_from_args(parser.parse_args(["serve"])).events is True
+    assert options_from_args(parser.parse_args(["serve", "--no-events"])).events is False
+    assert options_from_args(parser.parse_args(["load", "quickstart"])).events is False
+
+
+async def _until(what: str, cond, timeout: float = 15.0) -> None:
+    """Poll ``cond`` (sync or async) until it is true; fail after a generous timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        ok = cond()
+        if asyncio.iscoroutine(ok):
+            ok = await ok
+        if ok:
+            return
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+def _fired(stack, action: str) -> bool:
+    return any(step.action == action for step, _, _ in stack.fired)
+
+
+def test_events_played_live(tmp_path):
+    """edge_down refuses connections, DNS notices on its own and takes the edge back
+    after its duration (with its cache); purge makes a hit a miss; origin_down gives a
+    fresh miss 502 while a stale-if-error copy is served; origin_slow swaps the
+    origin's service time and back."""
+    from cdn.scenario import Distribution
+    from origin.server import SERVICE_TIME
+
+    sc, _ = _events_scenario(tmp_path)
+    lines: list[str] = []
+    london = _place("London")
+    opts = ServeOptions(http_port=free_port(), dns_port=free_port(), emulate=False)
+
+    def dig() -> list[str]:
+        block = client_block(sc, london)[0]
+        q = dns.message.make_query(
+            HOST, "A", use_edns=0, options=[dns.edns.ECSOption(str(block.network_address), 24)]
+        )
+        r = dns.query.udp(q, "127.0.0.1", timeout=3, port=opts.dns_port)
+        return [a.address for rr in r.answer for a in rr]
+
+    async def main():
+        async with LiveStack(sc, opts, on_event=lines.append) as stack:
+            port = opts.http_port
+            addrs = {n: str(a[0]) for n, a in edge_addresses(sc).items()}
+
+            async def get(edge: str, path: str):
+                conn = await Connection.open(addrs[edge], port, None, 10)
+                try:
+                    return await conn.get(path, HOST)
+                finally:
+                    conn.close()
+
+            assert await asyncio.to_thread(dig) == [addrs["fra"]]
+            kept = await get("fra", "/index.html")  # in fra's cache when it goes down
+            warm = [await get("iad", "/about.html") for _ in range(2)]
+            assert [cache_hit(r.headers["cache-status"]) for r in warm] == [False, True]
+            assert (await get("iad", "/obj/6")).status == 200  # stored, stale after 1 s
+            assert kept.status == 200 and not stack.fired, "the warm-up took too long"
+
+            # edge_down: connects are refused; DNS notices by its health checks only
+            await _until("edge_down fires", lambda: _fired(stack, "edge_down"))
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection(addrs["fra"], port)
+            await _until("DNS answers iad", lambda: _dig_is(dig, [addrs["iad"]]))
+            assert stack.dns.tracker.down == frozenset({"fra"})
+
+            # purge: the stored /about.html is gone from iad
+            await _until("purge fires", lambda: _fired(stack, "purge"))
+            after = (await get("iad", "/about.html")).headers["cache-status"]
+            assert not cache_hit(after) and "fwd=uri-miss" in after, after
+
+            # origin_down: the stale copy stands in (stale-if-error), a fresh miss is 502
+            await _until("origin_down fires", lambda: _fired(stack, "origin_down"))
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection(ORIGIN_HOST, port)
+            stale = await get("iad", "/obj/6")
+            assert stale.status == 200
+            assert "stale-if-error" in stale.headers["cache-status"], stale.headers
+            miss = await get("iad", "/obj/7")
+            assert miss.status == 502 and "origin-error" in miss.headers["cache-status"]
+            assert stack.origin_app[SERVICE_TIME].distribution == Distribution("fixed", 0.05)
+            assert not _fired(stack, "origin_up"), "the checks above took longer than 1.5 s"
+
+            # back up after the durations: the origin answers in the scenario's service time
+            await _until("origin_up fires", lambda: _fired(stack, "origin_up"))
+            await _until("origin_slow ends", lambda: _fired(stack, "origin_slow_end"))
+            assert stack.origin_app[SERVICE_TIME].distribution == sc.origin.service_time
+            assert (await get("iad", "/obj/7")).status == 200
+
+            # edge_up: fra listens again, with the cache it had (as the simulator keeps it)
+            await _until("edge_up fires", lambda: _fired(stack, "edge_up"))
+            back = await get("fra", "/index.html")
+            assert cache_hit(back.headers["cache-status"]), back.headers
+            await _until("DNS answers fra again", lambda: _dig_is(dig, [addrs["fra"]]))
+
+    asyncio.run(main())
+    joined = "\n".join(lines)
+    assert len(lines) == 8, joined
+    assert "edge_down fra for 3.5 s: " in lines[0] and "refuses connections" in lines[0]
+    assert "purge url /about.html on every edge and shield: 1 stored responses removed" in joined
+    assert "flash_crowd x10 on object 3 for 5 s: a workload event" in joined
+    assert "edge_up fra (end of edge_down at 0.5 s): listening on" in lines[-1]
+
+
+async def _dig_is(dig, want: list[str]) -> bool:
+    return await asyncio.to_thread(dig) == want
