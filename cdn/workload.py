@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import csv
 import datetime as _dt
+import io
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -386,8 +388,25 @@ def limit(
 
 
 # --- trace files --------------------------------------------------------------------
+#
+# A trace is read a block of lines at a time (about a megabyte of text). A block
+# in the plain form - no quote character, every line exactly three commas,
+# empty lines aside, LF or CRLF endings, numbers written as plain decimals - is
+# parsed at once: numpy finds the separators and the digits in the encoded
+# bytes, and one ``str.split`` gives the clients and keys. Everything else (a
+# quoted field, a bad row, a time like "1e3" or " 2 ") falls back to the csv
+# module and ``_parse_row`` row by row, for that block only: what is accepted,
+# the values and every error message with its line number are the csv
+# module's and ``_parse_row``'s. The fast form is a subset of what they accept
+# and gives the same values (see ``_decimals`` for why the numbers are exact).
 
 TRACE_HEADER = ("time", "client", "key", "size")
+TRACE_BLOCK_CHARS = 1 << 20  # text read per block
+_EMPTY_LINES = re.compile(r"^\r?\n", re.MULTILINE)
+_SEPARATORS = np.array([44, 44, 44, 10], dtype=np.uint8)  # , , , \n
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_POW10_F = 10.0 ** np.arange(19)  # exact: every power of ten up to 1e22 is a double
+_EXACT = 2**53  # integers up to this are doubles exactly
 
 
 class TraceError(UserError):
@@ -405,35 +424,51 @@ class Trace:
     duration: float
 
 
+def _open_trace(path: Path):
+    try:
+        return open(path, newline="", encoding="utf-8")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {path}: {exc.strerror}") from None
+
+
 def scan_trace(path: str | Path) -> Trace:
     """Check every row of a trace (first bad row -> TraceError naming the line)."""
     path = Path(path)
-    try:
-        fh = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by the with below
-    except OSError as exc:
-        raise TraceError(f"cannot read trace {path}: {exc.strerror}") from None
+    clients: dict[str, None] = {}
+    keys: dict[str, int] = {}
+    rows = 0
+    with _open_trace(path) as fh:
+        body = _TraceBody(fh, path)
+        try:
+            for blk in body.blocks(order=True):
+                clients.update(dict.fromkeys(blk.clients))
+                new = [k for k in dict.fromkeys(blk.keys) if k not in keys]
+                keys.update(zip(new, range(len(keys), len(keys) + len(new)), strict=True))
+                rows += len(blk.t)
+        except UnicodeDecodeError:
+            # Blocks read ahead of the row being checked: let the row-by-row scan
+            # decide which comes first, a bad row or the undecodable bytes.
+            return _scan_rows(path)
+    if rows == 0:
+        raise TraceError(f"{path}: no requests after the header")
+    return Trace(path, list(clients), keys, rows, max(body.last, 0.0))
+
+
+def _scan_rows(path: Path) -> Trace:
+    """``scan_trace`` one row at a time with the csv module (the reference)."""
     clients: dict[str, None] = {}
     keys: dict[str, int] = {}
     rows = 0
     last = -math.inf
-    with fh:
+    with _open_trace(path) as fh:
         reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or tuple(h.strip().lower() for h in header) != TRACE_HEADER:
-            raise TraceError(
-                f"{path} line 1: expected the header {','.join(TRACE_HEADER)}, got "
-                f"{','.join(header or [])!r}"
-            )
+        _check_header(path, next(reader, None))
         for row in reader:
             line = reader.line_num
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             t, client, key, _ = _parse_row(path, line, row)
-            if t < last:
-                raise TraceError(
-                    f"{path} line {line}: time {t} is before the previous row's {last}; "
-                    "rows must be in time order"
-                )
+            _check_order(path, line, t, last)
             last = t
             clients.setdefault(client, None)
             if key not in keys:
@@ -442,6 +477,22 @@ def scan_trace(path: str | Path) -> Trace:
     if rows == 0:
         raise TraceError(f"{path}: no requests after the header")
     return Trace(path, list(clients), keys, rows, max(last, 0.0))
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
+    if header is None or tuple(h.strip().lower() for h in header) != TRACE_HEADER:
+        raise TraceError(
+            f"{path} line 1: expected the header {','.join(TRACE_HEADER)}, got "
+            f"{','.join(header or [])!r}"
+        )
+
+
+def _check_order(path: Path, line: int, t: float, last: float) -> None:
+    if t < last:
+        raise TraceError(
+            f"{path} line {line}: time {t} is before the previous row's {last}; "
+            "rows must be in time order"
+        )
 
 
 def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, int]:
@@ -471,6 +522,208 @@ def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, 
     return t, client, key, size
 
 
+@dataclass
+class _Rows:
+    """The rows of one block: times, clients and keys (stripped), sizes."""
+
+    t: np.ndarray  # float64
+    clients: list[str]
+    keys: list[str]
+    size: np.ndarray | list[int]  # int64, or Python ints from the row-by-row path
+
+
+class _TraceBody:
+    """The rows after a trace's header, a block of lines at a time (see above)."""
+
+    def __init__(self, fh, path: Path, *, check_header: bool = True):
+        self.fh = fh
+        self.path = path
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if check_header:
+            _check_header(path, header)
+        self.line = reader.line_num  # lines consumed so far
+        self.rest = ""  # text read after the last complete line
+        self.last = -math.inf  # the last row's time
+        self.fast = True  # False: every block row by row (for tests)
+
+    def _text(self) -> str:
+        """The next block of whole lines ('' at the end of the file)."""
+        text = self.rest
+        while True:
+            chunk = self.fh.read(TRACE_BLOCK_CHARS)
+            if not chunk:
+                self.rest = ""
+                return text
+            text += chunk
+            # Cut after the last line end; a final "\r" may be half of a "\r\n".
+            cut = max(text.rfind("\n"), text.rfind("\r", 0, len(text) - 1)) + 1
+            if cut:
+                self.rest = text[cut:]
+                return text[:cut]
+
+    def blocks(self, *, order: bool) -> Iterator[_Rows]:
+        """Parsed blocks in file order; ``order``: rows must be in time order."""
+        while text := self._text():
+            rows = self._fast(text) if self.fast else None
+            if rows is not None and order and len(rows.t):
+                t = rows.t
+                if t[0] < self.last or not (t[1:] >= t[:-1]).all():
+                    rows = None  # the row-by-row path names the line
+            if rows is None:
+                rows = self._slow(text, order)
+            else:
+                self.line += text.count("\n") + (text[-1] != "\n")
+            if len(rows.t):
+                self.last = float(rows.t[-1])
+                yield rows
+
+    def _slow(self, text: str, order: bool) -> _Rows:
+        """The block's rows by the csv module and ``_parse_row`` (exact errors). A
+        quoted field may run past the block: its lines are taken from the next."""
+        lines = io.StringIO(text, newline="").readlines()
+        block_lines = len(lines)
+
+        def source() -> Iterator[str]:
+            i = 0
+            while True:
+                if i == len(lines):
+                    more = self._text()
+                    if not more:
+                        return
+                    lines.extend(io.StringIO(more, newline="").readlines())
+                i += 1
+                yield lines[i - 1]
+
+        reader = csv.reader(source())
+        ts: list[float] = []
+        clients: list[str] = []
+        keys: list[str] = []
+        sizes: list[int] = []
+        last = self.last
+        while reader.line_num < block_lines:
+            row = next(reader)
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            line = self.line + reader.line_num
+            t, client, key, size = _parse_row(self.path, line, row)
+            if order:
+                _check_order(self.path, line, t, last)
+            last = t
+            ts.append(t)
+            clients.append(client)
+            keys.append(key)
+            sizes.append(size)
+        self.rest = "".join(lines[reader.line_num :]) + self.rest
+        self.line += reader.line_num
+        return _Rows(np.array(ts, dtype=np.float64), clients, keys, sizes)
+
+    def _fast(self, text: str) -> _Rows | None:
+        """The block's rows if it is in the plain form, else None."""
+        if '"' in text:
+            return None
+        if text[-1] != "\n":
+            text += "\n"
+        raw = text.encode("utf-8")
+        a = np.frombuffer(raw, dtype=np.uint8)
+        sep = np.flatnonzero((a == 44) | (a == 10))
+        n = len(sep) // 4
+        if len(sep) != 4 * n or not (a[sep].reshape(n, 4) == _SEPARATORS).all():
+            if not _EMPTY_LINES.search(text):
+                return None
+            text = _EMPTY_LINES.sub("", text)  # and try again without the empty lines
+            return self._fast(text) if text else _Rows(np.zeros(0), [], [], [])
+        c1, c2, c3, nl = (np.ascontiguousarray(x) for x in sep.reshape(n, 4).T)
+        start = np.empty(n, dtype=np.int64)
+        start[0] = 0
+        start[1:] = nl[:-1] + 1
+        # "\r" only as part of "\r\n" (a lone one ends a line for the csv module)
+        cr = a[nl - 1] == 13
+        ncr = int(np.count_nonzero(cr))
+        if ncr != np.count_nonzero(a == 13):
+            return None
+        end = nl - cr if ncr else nl
+        # no field longer than the csv module allows, no empty client or key
+        if int((nl - start).max()) > csv.field_size_limit():
+            return None
+        if not ((c2 - c1 > 1) & (c3 - c2 > 1)).all():
+            return None
+        t, ok = _decimals(a, start, c1, point=True)
+        size, oks = _decimals(a, c3 + 1, end, point=False)
+        try:
+            for i in np.flatnonzero(~ok).tolist():  # rows numpy could not do
+                v = float(raw[start[i] : c1[i]].decode().strip())
+                if not (math.isfinite(v) and v >= 0):
+                    return None
+                t[i] = v
+            for i in np.flatnonzero(~oks).tolist():
+                v = int(raw[c3[i] + 1 : end[i]].decode().strip())
+                if v < 0:
+                    return None
+                size[i] = v
+        except (ValueError, OverflowError):
+            return None
+        parts = text.split(",")
+        clients, keys = parts[1::3], parts[2::3]
+        # Whitespace around a client or key is stripped; printable ASCII at both
+        # ends of each (the common case) means there is none.
+        ends = a[np.concatenate((c1 + 1, c2 - 1, c2 + 1, c3 - 1))]
+        if not ((ends > 32) & (ends < 127)).all():
+            clients = [x.strip() for x in clients]
+            keys = [x.strip() for x in keys]
+            if not (all(clients) and all(keys)):
+                return None
+        return _Rows(t, clients, keys, size)
+
+
+def _decimals(
+    a: np.ndarray, start: np.ndarray, end: np.ndarray, *, point: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The fields ``a[start:end]`` (bytes) that are plain decimals, as Python reads them.
+
+    Returns (values, done): ``done`` marks the fields this did; the others the
+    caller reads one by one. A field is done if it is 1 to 18 ASCII digits,
+    with (``point``) at most one ".": "12", "0.25", ".5", "7.". Sizes (no point)
+    are exact in int64. A time is M / 10^k where M is its digits as an integer
+    and k the digits after the point: when M <= 2^53 both are exact doubles, so
+    one IEEE division gives the correctly rounded value, which is what
+    ``float()`` returns (it rounds correctly; Clinger's fast path). Larger M is
+    left to ``float()``.
+    """
+    n = len(start)
+    length = end - start
+    width = min(int(length.max()), 18) if n else 1
+    # Each field right-aligned in a row of ``width`` bytes; what lies before it
+    # (or all of it when the field is longer) becomes "0".
+    at = end - width
+    if n and at[0] < 0:  # the first field starts less than ``width`` into the block
+        a = np.concatenate((np.zeros(width, dtype=np.uint8), a))
+        at = at + width
+    win = np.lib.stride_tricks.sliding_window_view(a, width)[at]
+    inside = np.arange(width) >= (width - length)[:, None]
+    d = np.where(inside, win, np.uint8(48))
+    d -= 48
+    digit = d < 10
+    done = (length >= 1) & (length <= width)
+    if point:
+        dot = d == 254  # "." - "0" wraps to 254 in uint8
+        ndots = np.count_nonzero(dot, axis=1)
+        done &= (digit | dot).all(axis=1) & (ndots <= 1) & (length > ndots)
+        d[dot] = 0
+    else:
+        done &= digit.all(axis=1)
+        d[~digit] = 0
+    whole = d.astype(np.int64) @ _POW10[width - 1 :: -1]
+    if not point:
+        return whole, done
+    # Remove the point's zero digit: r digits follow the point.
+    r = np.where(ndots == 1, width - 1 - np.argmax(dot, axis=1), 0)
+    p = _POW10[r]
+    m = np.where(ndots == 1, whole // (p * 10) * p + whole % p, whole)
+    done &= m <= _EXACT
+    return m.astype(np.float64) / _POW10_F[r], done
+
+
 def read_trace(
     trace: Trace,
     client_place: Sequence[int],
@@ -494,29 +747,26 @@ def read_trace(
     ctype = np.asarray(key_ctype, dtype=np.int32)
     sampler = service_sampler or (lambda rng, n: np.zeros(n))
     k = 0
+    parts: list[tuple[np.ndarray, ...]] = []  # parsed rows not yet yielded
+    have = 0
     with open(trace.path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        buf_t: list[float] = []
-        buf_c: list[int] = []
-        buf_k: list[int] = []
-        buf_s: list[int] = []
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            t, client, key, size = _parse_row(trace.path, reader.line_num, row)
-            buf_t.append(t)
-            buf_c.append(cindex[client])
-            buf_k.append(trace.keys[key])
-            buf_s.append(size)
-            if len(buf_t) == block:
-                yield _trace_block(buf_t, buf_c, buf_k, buf_s, cplace, cgroup, ctype, seed, k,
-                                   keepalive, hosts, sampler)  # fmt: skip
+        for rows in _TraceBody(fh, trace.path, check_header=False).blocks(order=False):
+            n = len(rows.t)
+            c = np.fromiter(map(cindex.__getitem__, rows.clients), dtype=np.int64, count=n)
+            o = np.fromiter(map(trace.keys.__getitem__, rows.keys), dtype=np.int64, count=n)
+            parts.append((rows.t, c, o, np.asarray(rows.size, dtype=np.int64)))
+            have += n
+            while have >= block:
+                t, c, o, s = (np.concatenate(x) for x in zip(*parts, strict=True))
+                yield _trace_block(t[:block], c[:block], o[:block], s[:block], cplace,
+                                   cgroup, ctype, seed, k, keepalive, hosts, sampler)  # fmt: skip
                 k += 1
-                buf_t, buf_c, buf_k, buf_s = [], [], [], []
-        if buf_t:
-            yield _trace_block(buf_t, buf_c, buf_k, buf_s, cplace, cgroup, ctype, seed, k,
-                               keepalive, hosts, sampler)  # fmt: skip
+                parts = [(t[block:], c[block:], o[block:], s[block:])]
+                have -= block
+        if have:
+            t, c, o, s = (np.concatenate(x) for x in zip(*parts, strict=True))
+            yield _trace_block(t, c, o, s, cplace, cgroup, ctype, seed, k, keepalive, hosts,
+                               sampler)  # fmt: skip
 
 
 def _trace_block(bt, bc, bk, bs, cplace, cgroup, ctype, seed, k, keepalive, hosts, sampler):
