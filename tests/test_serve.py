@@ -553,3 +553,46 @@ def test_events_played_live(tmp_path):
 
 async def _dig_is(dig, want: list[str]) -> bool:
     return await asyncio.to_thread(dig) == want
+
+
+def test_serve_subprocess_prints_schedule_and_events(tmp_path):
+    """cdn serve lists the schedule in its banner, prints a line per event as it fires,
+    and stops at once on SIGINT with events still pending."""
+    path = tmp_path / "cli-events.toml"
+    body = EVENTS_TOML.split("[[events]]")[0]
+    path.write_text(
+        body + '[[events]]\nat = "0.3s"\nkind = "edge_down"\nedge = "fra"\nduration = "50s"\n'
+    )
+    http, dnsp = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cdn", "serve", str(path), "--http-port", str(http),
+         "--dns-listen", f"127.0.0.1:{dnsp}", "--no-emulate"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "refuses connections" in line:
+                break
+        text = "".join(lines)
+        assert "Events (seconds after start, wall clock; --no-events" in text, text
+        assert "     0.3 s  edge_down fra for 50 s\n" in text
+        assert "    50.3 s  edge_up fra (end of edge_down at 0.3 s)\n" in text
+        assert text.index("Ctrl-C stops everything") < text.index("refuses connections")
+        fra = edge_addresses(load_scenario(str(path)))["fra"][0]
+        assert f"edge_down fra for 50 s: {fra}:{http} refuses connections" in lines[-1]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
+    assert proc.returncode == 0, err
+    assert "cdn serve: stopped" in out and "edge_up" not in out
