@@ -376,10 +376,9 @@ class LiveStack:
         site, listener.site = listener.site, None
         await site.stop()
         server = listener.runner.server
-        conns = [h.transport for h in (server.connections if server else ())]
+        conns = [h.transport for h in (server.connections if server else ()) if h.transport]
         for transport in conns:
-            if transport is not None:
-                transport.abort()
+            transport.abort()  # a crashed host's peer sees a reset, not a polite close
         return f"{where} refuses connections ({len(conns)} open ones reset)"
 
     async def _up(self, listener: _Listener) -> str:
