@@ -45,6 +45,7 @@ import datetime as _dt
 import io
 import math
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from itertools import count, filterfalse, repeat
@@ -390,7 +391,7 @@ def limit(
 
 # --- trace files --------------------------------------------------------------------
 #
-# A trace is read a block of lines at a time (a quarter of a megabyte of text). A block
+# A trace is read a block of lines at a time (a megabyte of text). A block
 # in the plain form - no quote character, every line exactly three commas,
 # empty lines aside, LF or CRLF endings, numbers written as plain decimals - is
 # parsed at once: numpy finds the separators and the digits in the encoded
@@ -402,7 +403,7 @@ def limit(
 # and gives the same values (see ``_decimals`` for why the numbers are exact).
 
 TRACE_HEADER = ("time", "client", "key", "size")
-TRACE_BLOCK_CHARS = 1 << 18  # text read per block (small enough to stay in cache)
+TRACE_BLOCK_CHARS = 1 << 20  # text read per block
 _EMPTY_LINES = re.compile(r"^\r?\n", re.MULTILINE)
 _SEPARATORS = np.array([44, 44, 44, 10], dtype=np.uint8)  # , , , \n
 _POW10 = 10 ** np.arange(19, dtype=np.int64)
@@ -417,6 +418,7 @@ _MASK = np.uint64(0x000000FF000000FF)
 _MUL1, _MUL2 = np.uint64(100 + (1000000 << 32)), np.uint64(1 + (10000 << 32))
 _2, _7, _8, _10, _16, _32 = (np.uint64(k) for k in (2, 7, 8, 10, 16, 32))
 _1E8 = np.uint64(10**8)
+_MIX, _29 = np.uint64(0x9E3779B97F4A7C15), np.uint64(29)
 
 
 class TraceError(UserError):
@@ -451,8 +453,8 @@ def scan_trace(path: str | Path) -> Trace:
         body = _TraceBody(fh, path)
         try:
             for blk in body.blocks(order=True):
-                clients.update(zip(blk.clients, repeat(None)))
-                new = list(filterfalse(keys.__contains__, dict.fromkeys(blk.keys)))
+                clients.update(zip(blk.clients[0], repeat(None)))
+                new = list(filterfalse(keys.__contains__, blk.keys[0]))
                 keys.update(zip(new, count(len(keys))))
                 rows += len(blk.t)
         except UnicodeDecodeError:
@@ -532,13 +534,24 @@ def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, 
     return t, client, key, size
 
 
+# A column of strings: its distinct values in first-seen order, and each row's
+# index into them.
+_Column = tuple[list[str], np.ndarray]
+
+
+def _column(items: list[str]) -> _Column:
+    ids: defaultdict[str, int] = defaultdict(count().__next__)
+    index = np.fromiter(map(ids.__getitem__, items), dtype=np.int64, count=len(items))
+    return list(ids), index
+
+
 @dataclass
 class _Rows:
     """The rows of one block: times, clients and keys (stripped), sizes."""
 
     t: np.ndarray  # float64
-    clients: list[str]
-    keys: list[str]
+    clients: _Column
+    keys: _Column
     size: np.ndarray | list[int]  # int64, or Python ints from the row-by-row path
 
 
@@ -626,7 +639,7 @@ class _TraceBody:
             sizes.append(size)
         self.rest = "".join(lines[reader.line_num :]) + self.rest
         self.line += reader.line_num
-        return _Rows(np.array(ts, dtype=np.float64), clients, keys, sizes)
+        return _Rows(np.array(ts, dtype=np.float64), _column(clients), _column(keys), sizes)
 
     def _fast(self, text: str) -> _Rows | None:
         """The block's rows if it is in the plain form, else None."""
@@ -642,7 +655,7 @@ class _TraceBody:
             if not _EMPTY_LINES.search(text):
                 return None
             text = _EMPTY_LINES.sub("", text)  # and try again without the empty lines
-            return self._fast(text) if text else _Rows(np.zeros(0), [], [], [])
+            return self._fast(text) if text else _Rows(np.zeros(0), _column([]), _column([]), [])
         c1, c2, c3, nl = (np.ascontiguousarray(x) for x in sep.reshape(n, 4).T)
         start = np.empty(n, dtype=np.int64)
         start[0] = 0
@@ -673,17 +686,55 @@ class _TraceBody:
                 size[i] = v
         except (ValueError, OverflowError):
             return None
-        parts = text.split(",")
-        clients, keys = parts[1::3], parts[2::3]
         # Whitespace around a client or key is stripped; printable ASCII at both
         # ends of each (the common case) means there is none.
         ends = a[np.concatenate((c1 + 1, c2 - 1, c2 + 1, c3 - 1))]
-        if not ((ends > 32) & (ends < 127)).all():
-            clients = [x.strip() for x in clients]
-            keys = [x.strip() for x in keys]
-            if not (all(clients) and all(keys)):
-                return None
-        return _Rows(t, clients, keys, size)
+        if ((ends > 32) & (ends < 127)).all():
+            clients = _distinct(raw, a, c1 + 1, c2)
+            keys = _distinct(raw, a, c2 + 1, c3)
+            if clients is not None and keys is not None:
+                return _Rows(t, clients, keys, size)
+        parts = text.split(",")
+        cl = [x.strip() for x in parts[1::3]]
+        ky = [x.strip() for x in parts[2::3]]
+        if not (all(cl) and all(ky)):
+            return None
+        return _Rows(t, _column(cl), _column(ky), size)
+
+
+def _distinct(raw: bytes, a: np.ndarray, start: np.ndarray, end: np.ndarray) -> _Column | None:
+    """The column of fields ``raw[start:end]`` (at most 64 bytes), found with numpy.
+
+    Each field is hashed eight bytes at a time; rows with equal hashes are then
+    compared byte for byte, so the result is exact (None if two different
+    fields share a hash, or a field is longer: the caller splits the text).
+    Only the distinct fields become Python strings.
+    """
+    n = len(start)
+    length = end - start
+    width = (int(length.max()) + 7) // 8 * 8
+    if width > 64:
+        return None
+    if start[-1] + width > len(a):
+        a = np.concatenate((a, np.zeros(width, dtype=np.uint8)))
+    win = np.lib.stride_tricks.sliding_window_view(a, width)[start]
+    win[np.arange(width) >= length[:, None]] = 0  # nothing after the field
+    w = win.view(np.uint64)
+    h = length.astype(np.uint64) * _MIX
+    for j in range(width // 8):
+        h ^= w[:, j]
+        h *= _MIX
+        h ^= h >> _29
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    rep = first[inverse]
+    if not ((length[rep] == length).all() and (w[rep] == w).all()):
+        return None  # a hash shared by different fields
+    order = np.argsort(first)  # distinct fields in first-seen order
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    at = first[order]
+    values = [raw[i:j].decode() for i, j in zip(start[at].tolist(), end[at].tolist(), strict=True)]
+    return values, rank[inverse.reshape(n)]
 
 
 def _decimals(
@@ -770,8 +821,9 @@ def read_trace(
     with open(trace.path, newline="", encoding="utf-8") as fh:
         for rows in _TraceBody(fh, trace.path, check_header=False).blocks(order=False):
             n = len(rows.t)
-            c = np.fromiter(map(cindex.__getitem__, rows.clients), dtype=np.int64, count=n)
-            o = np.fromiter(map(trace.keys.__getitem__, rows.keys), dtype=np.int64, count=n)
+            (cv, ci), (kv, ki) = rows.clients, rows.keys
+            c = np.fromiter(map(cindex.__getitem__, cv), dtype=np.int64, count=len(cv))[ci]
+            o = np.fromiter(map(trace.keys.__getitem__, kv), dtype=np.int64, count=len(kv))[ki]
             parts.append((rows.t, c, o, np.asarray(rows.size, dtype=np.int64)))
             have += n
             while have >= block:

@@ -265,7 +265,7 @@ def replay(tr, block=7):
 
 
 FIELD_TEXT = ["London", "Tokyo", "10.1.2.3", "fd00::1", "São Paulo", "New York", "/a", "/b/c.jpg",
-              "/x y", "/ü", "k\x00z", "/a;b"]  # fmt: skip
+              "/x y", "/ü", "k\x00z", "/a;b", "/" + "long" * 20]  # fmt: skip
 
 
 def random_trace(rng, n, *, odd: bool) -> str:
@@ -414,3 +414,17 @@ def test_decimals_read_numbers_exactly_as_python(tmp_path):
         for f, v, d in zip(fields, values.tolist(), done.tolist(), strict=True):
             if d:
                 assert v == parse(f), f
+
+
+def test_fields_sharing_a_hash_fall_back_to_strings(tmp_path, monkeypatch):
+    # With a zero multiplier every field hashes alike: the byte comparison sees
+    # it and the block's clients and keys come from str.split, same ids.
+    path = tmp_path / "t.csv"
+    path.write_text(random_trace(np.random.default_rng(9), 300, odd=False), encoding="utf-8")
+    expected = scan_trace(path)
+    monkeypatch.setattr(workload, "_MIX", np.uint64(0))
+    raw = b"abc,xyz,abc,"
+    a = np.frombuffer(raw, dtype=np.uint8)
+    assert workload._distinct(raw, a, np.array([0, 4, 8]), np.array([3, 7, 11])) is None
+    tr = scan_trace(path)
+    assert (tr.clients, tr.keys, tr.rows) == (expected.clients, expected.keys, expected.rows)
