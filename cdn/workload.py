@@ -45,10 +45,8 @@ import datetime as _dt
 import io
 import math
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from itertools import count, filterfalse, repeat
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -446,16 +444,12 @@ def _open_trace(path: Path):
 def scan_trace(path: str | Path) -> Trace:
     """Check every row of a trace (first bad row -> TraceError naming the line)."""
     path = Path(path)
-    clients: dict[str, None] = {}
-    keys: dict[str, int] = {}
+    clients, keys = _Interner({}), _Interner({})
     rows = 0
     with _open_trace(path) as fh:
-        body = _TraceBody(fh, path)
+        body = _TraceBody(fh, path, clients, keys)
         try:
             for blk in body.blocks(order=True):
-                clients.update(zip(blk.clients[0], repeat(None)))
-                new = list(filterfalse(keys.__contains__, blk.keys[0]))
-                keys.update(zip(new, count(len(keys))))
                 rows += len(blk.t)
         except UnicodeDecodeError:
             # Blocks read ahead of the row being checked: let the row-by-row scan
@@ -463,7 +457,7 @@ def scan_trace(path: str | Path) -> Trace:
             return _scan_rows(path)
     if rows == 0:
         raise TraceError(f"{path}: no requests after the header")
-    return Trace(path, list(clients), keys, rows, max(body.last, 0.0))
+    return Trace(path, list(clients.ids), keys.ids, rows, max(body.last, 0.0))
 
 
 def _scan_rows(path: Path) -> Trace:
@@ -534,33 +528,122 @@ def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, 
     return t, client, key, size
 
 
-# A column of strings: its distinct values in first-seen order, and each row's
-# index into them.
-_Column = tuple[list[str], np.ndarray]
-
-
-def _column(items: list[str]) -> _Column:
-    ids: defaultdict[str, int] = defaultdict(count().__next__)
-    index = np.fromiter(map(ids.__getitem__, items), dtype=np.int64, count=len(items))
-    return list(ids), index
-
-
 @dataclass
 class _Rows:
-    """The rows of one block: times, clients and keys (stripped), sizes."""
+    """The rows of one block: times, client and key ids, sizes."""
 
     t: np.ndarray  # float64
-    clients: _Column
-    keys: _Column
+    clients: np.ndarray  # int64 ids (``_Interner``)
+    keys: np.ndarray  # int64 ids
     size: np.ndarray | list[int]  # int64, or Python ints from the row-by-row path
+
+
+class _Interner:
+    """The ids of a column's strings (``ids``: first-seen order), and a numpy memory
+    of the fields already met, so that a block's fields get their ids without
+    becoming strings (``fields``).
+
+    ``grow``: new strings get the next id; else an unknown one raises KeyError.
+    The memory: for each distinct field met (at most 64 bytes), its 64-bit hash
+    (sorted, with the slot it stands for), its bytes, length and id. A field
+    whose hash is known is compared byte for byte with the slot's, so a shared
+    hash never merges two fields: the block is then done by strings.
+    """
+
+    def __init__(self, ids: dict[str, int], *, grow: bool = True):
+        self.ids = ids
+        self.grow = grow
+        self.hashes = np.zeros(0, dtype=np.uint64)  # sorted
+        self.slot_of = np.zeros(0, dtype=np.int64)  # slot of each sorted hash
+        self.slots = 0
+        self.bytes = np.zeros((1024, 64), dtype=np.uint8)  # per slot (grows)
+        self.length = np.zeros(1024, dtype=np.int64)
+        self.id = np.zeros(1024, dtype=np.int64)
+
+    def _id(self, text: str) -> int:
+        if self.grow:
+            return self.ids.setdefault(text, len(self.ids))
+        return self.ids[text]
+
+    def strings(self, items: list[str]) -> np.ndarray:
+        return np.fromiter(map(self._id, items), dtype=np.int64, count=len(items))
+
+    def fields(
+        self, raw: bytes, a: np.ndarray, start: np.ndarray, end: np.ndarray
+    ) -> np.ndarray | None:
+        """Ids of the fields ``raw[start:end]``, or None (the caller uses strings)."""
+        n = len(start)
+        length = end - start
+        width = (int(length.max()) + 7) // 8 * 8
+        if width > 64:
+            return None
+        if start[-1] + width > len(a):
+            a = np.concatenate((a, np.zeros(width, dtype=np.uint8)))
+        win = np.lib.stride_tricks.sliding_window_view(a, width)[start]
+        win[np.arange(width) >= length[:, None]] = 0  # nothing after the field
+        w = win.view(np.uint64)
+        h = length.astype(np.uint64) * _MIX
+        for j in range(width // 8):
+            h ^= w[:, j]
+            h *= _MIX
+            h ^= h >> _29
+        u, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(n)
+        rep = first[inverse]
+        if not ((length[rep] == length).all() and (w[rep] == w).all()):
+            return None  # two different fields of the block share a hash
+        pos = np.searchsorted(self.hashes, u)
+        if len(self.hashes):
+            found = self.hashes[np.minimum(pos, len(self.hashes) - 1)] == u
+        else:
+            found = np.zeros(len(u), dtype=bool)
+        known = np.flatnonzero(found)
+        slot = self.slot_of[pos[known]]
+        at = first[known]
+        if not (
+            (self.length[slot] == length[at]).all() and (self.bytes[slot, :width] == win[at]).all()
+        ):
+            return None  # a field met before shares a hash with another
+        ids = np.empty(len(u), dtype=np.int64)
+        ids[known] = self.id[slot]
+        new = np.flatnonzero(~found)
+        if len(new):
+            at = first[new]
+            order = np.argsort(at)  # strings, and new ids, in first-seen order
+            for j, i, k in zip(new[order].tolist(), start[at[order]].tolist(),
+                               end[at[order]].tolist(), strict=True):  # fmt: skip
+                ids[j] = self._id(raw[i:k].decode())
+            self._remember(u[new], pos[new], win[at], length[at], ids[new])
+        return ids[inverse]
+
+    def _remember(self, h, pos, fields, length, ids) -> None:
+        s0, s1 = self.slots, self.slots + len(h)
+        if s1 > len(self.id):
+            cap = max(2 * len(self.id), s1)
+            grown = np.zeros((cap, 64), dtype=np.uint8)
+            grown[:s0] = self.bytes[:s0]
+            self.bytes = grown
+            self.length = np.resize(self.length, cap)
+            self.id = np.resize(self.id, cap)
+        self.bytes[s0:s1, : fields.shape[1]] = fields
+        self.bytes[s0:s1, fields.shape[1] :] = 0
+        self.length[s0:s1] = length
+        self.id[s0:s1] = ids
+        self.hashes = np.insert(self.hashes, pos, h)
+        self.slot_of = np.insert(self.slot_of, pos, np.arange(s0, s1))
+        self.slots = s1
 
 
 class _TraceBody:
     """The rows after a trace's header, a block of lines at a time (see above)."""
 
-    def __init__(self, fh, path: Path, *, check_header: bool = True):
+    def __init__(
+        self, fh, path: Path, clients: _Interner, keys: _Interner, *, check_header: bool = True
+    ):
         self.fh = fh
         self.path = path
+        self.clients = clients
+        self.keys = keys
         reader = csv.reader(fh)
         header = next(reader, None)
         if check_header:
@@ -639,7 +722,8 @@ class _TraceBody:
             sizes.append(size)
         self.rest = "".join(lines[reader.line_num :]) + self.rest
         self.line += reader.line_num
-        return _Rows(np.array(ts, dtype=np.float64), _column(clients), _column(keys), sizes)
+        t = np.array(ts, dtype=np.float64)
+        return _Rows(t, self.clients.strings(clients), self.keys.strings(keys), sizes)
 
     def _fast(self, text: str) -> _Rows | None:
         """The block's rows if it is in the plain form, else None."""
@@ -655,7 +739,7 @@ class _TraceBody:
             if not _EMPTY_LINES.search(text):
                 return None
             text = _EMPTY_LINES.sub("", text)  # and try again without the empty lines
-            return self._fast(text) if text else _Rows(np.zeros(0), _column([]), _column([]), [])
+            return self._fast(text) if text else _Rows(*(np.zeros(0, dtype=np.int64),) * 3, [])
         c1, c2, c3, nl = (np.ascontiguousarray(x) for x in sep.reshape(n, 4).T)
         start = np.empty(n, dtype=np.int64)
         start[0] = 0
@@ -690,8 +774,8 @@ class _TraceBody:
         # ends of each (the common case) means there is none.
         ends = a[np.concatenate((c1 + 1, c2 - 1, c2 + 1, c3 - 1))]
         if ((ends > 32) & (ends < 127)).all():
-            clients = _distinct(raw, a, c1 + 1, c2)
-            keys = _distinct(raw, a, c2 + 1, c3)
+            clients = self.clients.fields(raw, a, c1 + 1, c2)
+            keys = self.keys.fields(raw, a, c2 + 1, c3)
             if clients is not None and keys is not None:
                 return _Rows(t, clients, keys, size)
         parts = text.split(",")
@@ -699,42 +783,7 @@ class _TraceBody:
         ky = [x.strip() for x in parts[2::3]]
         if not (all(cl) and all(ky)):
             return None
-        return _Rows(t, _column(cl), _column(ky), size)
-
-
-def _distinct(raw: bytes, a: np.ndarray, start: np.ndarray, end: np.ndarray) -> _Column | None:
-    """The column of fields ``raw[start:end]`` (at most 64 bytes), found with numpy.
-
-    Each field is hashed eight bytes at a time; rows with equal hashes are then
-    compared byte for byte, so the result is exact (None if two different
-    fields share a hash, or a field is longer: the caller splits the text).
-    Only the distinct fields become Python strings.
-    """
-    n = len(start)
-    length = end - start
-    width = (int(length.max()) + 7) // 8 * 8
-    if width > 64:
-        return None
-    if start[-1] + width > len(a):
-        a = np.concatenate((a, np.zeros(width, dtype=np.uint8)))
-    win = np.lib.stride_tricks.sliding_window_view(a, width)[start]
-    win[np.arange(width) >= length[:, None]] = 0  # nothing after the field
-    w = win.view(np.uint64)
-    h = length.astype(np.uint64) * _MIX
-    for j in range(width // 8):
-        h ^= w[:, j]
-        h *= _MIX
-        h ^= h >> _29
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    rep = first[inverse]
-    if not ((length[rep] == length).all() and (w[rep] == w).all()):
-        return None  # a hash shared by different fields
-    order = np.argsort(first)  # distinct fields in first-seen order
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    at = first[order]
-    values = [raw[i:j].decode() for i, j in zip(start[at].tolist(), end[at].tolist(), strict=True)]
-    return values, rank[inverse.reshape(n)]
+        return _Rows(t, self.clients.strings(cl), self.keys.strings(ky), size)
 
 
 def _decimals(
@@ -818,13 +867,12 @@ def read_trace(
     k = 0
     parts: list[tuple[np.ndarray, ...]] = []  # parsed rows not yet yielded
     have = 0
+    clients, keys = _Interner(cindex, grow=False), _Interner(trace.keys, grow=False)
     with open(trace.path, newline="", encoding="utf-8") as fh:
-        for rows in _TraceBody(fh, trace.path, check_header=False).blocks(order=False):
+        body = _TraceBody(fh, trace.path, clients, keys, check_header=False)
+        for rows in body.blocks(order=False):
             n = len(rows.t)
-            (cv, ci), (kv, ki) = rows.clients, rows.keys
-            c = np.fromiter(map(cindex.__getitem__, cv), dtype=np.int64, count=len(cv))[ci]
-            o = np.fromiter(map(trace.keys.__getitem__, kv), dtype=np.int64, count=len(kv))[ki]
-            parts.append((rows.t, c, o, np.asarray(rows.size, dtype=np.int64)))
+            parts.append((rows.t, rows.clients, rows.keys, np.asarray(rows.size, dtype=np.int64)))
             have += n
             while have >= block:
                 t, c, o, s = (np.concatenate(x) for x in zip(*parts, strict=True))

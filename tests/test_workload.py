@@ -342,7 +342,7 @@ def test_plain_blocks_take_the_fast_path(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text(random_trace(np.random.default_rng(5), 500, odd=False), encoding="utf-8")
     with open(path, newline="", encoding="utf-8") as fh:
-        body = workload._TraceBody(fh, path)
+        body = workload._TraceBody(fh, path, workload._Interner({}), workload._Interner({}))
         text = body._text()
         rows = body._fast(text)
     assert rows is not None and len(rows.t) == text.count("\n") >= 499
@@ -425,6 +425,10 @@ def test_fields_sharing_a_hash_fall_back_to_strings(tmp_path, monkeypatch):
     monkeypatch.setattr(workload, "_MIX", np.uint64(0))
     raw = b"abc,xyz,abc,"
     a = np.frombuffer(raw, dtype=np.uint8)
-    assert workload._distinct(raw, a, np.array([0, 4, 8]), np.array([3, 7, 11])) is None
+    memory = workload._Interner({})
+    assert memory.fields(raw, a, np.array([0, 4, 8]), np.array([3, 7, 11])) is None
+    assert memory.fields(raw, a, np.array([0, 8]), np.array([3, 11])).tolist() == [0, 0]
+    assert memory.fields(raw, a, np.array([4]), np.array([7])) is None  # "xyz" vs "abc"
+    assert memory.strings(["xyz", "abc"]).tolist() == [1, 0]
     tr = scan_trace(path)
     assert (tr.clients, tr.keys, tr.rows) == (expected.clients, expected.keys, expected.rows)
