@@ -417,6 +417,8 @@ _MUL1, _MUL2 = np.uint64(100 + (1000000 << 32)), np.uint64(1 + (10000 << 32))
 _2, _7, _8, _10, _16, _32 = (np.uint64(k) for k in (2, 7, 8, 10, 16, 32))
 _1E8 = np.uint64(10**8)
 _MIX, _29 = np.uint64(0x9E3779B97F4A7C15), np.uint64(29)
+# _LEFT[L]: eight uint64 words whose first L bytes are 0xFF (the rest 0)
+_LEFT = ((np.arange(64) < np.arange(65)[:, None]) * 255).astype(np.uint8).view(np.uint64)
 
 
 class TraceError(UserError):
@@ -536,6 +538,7 @@ class _Rows:
     clients: np.ndarray  # int64 ids (``_Interner``)
     keys: np.ndarray  # int64 ids
     size: np.ndarray | list[int]  # int64, or Python ints from the row-by-row path
+    lines: int = 0  # lines of text the block had (the fast path's count)
 
 
 class _Interner:
@@ -580,15 +583,27 @@ class _Interner:
         if start[-1] + width > len(a):
             a = np.concatenate((a, np.zeros(width, dtype=np.uint8)))
         win = np.lib.stride_tricks.sliding_window_view(a, width)[start]
-        win[np.arange(width) >= length[:, None]] = 0  # nothing after the field
         w = win.view(np.uint64)
+        w &= _LEFT[length, : width // 8]  # nothing after the field
         h = length.astype(np.uint64) * _MIX
         for j in range(width // 8):
             h ^= w[:, j]
             h *= _MIX
             h ^= h >> _29
-        u, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(n)
+        # Group the rows by hash: one sort of the hashes with the row number in
+        # their low bits (a plain sort, far faster than an argsort), so each
+        # group is in row order and starts with its first row.
+        bits = np.uint64(max(n - 1, 1).bit_length())
+        low = (np.uint64(1) << bits) - np.uint64(1)
+        packed = np.sort((h & ~low) | np.arange(n, dtype=np.uint64))
+        perm = (packed & low).astype(np.int64)
+        head = np.empty(n, dtype=bool)
+        head[0] = True
+        np.not_equal(packed[1:] >> bits, packed[:-1] >> bits, out=head[1:])
+        first = perm[head]
+        u = h[first]
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[perm] = np.cumsum(head) - 1
         rep = first[inverse]
         if not ((length[rep] == length).all() and (w[rep] == w).all()):
             return None  # two different fields of the block share a hash
@@ -679,7 +694,7 @@ class _TraceBody:
             if rows is None:
                 rows = self._slow(text, order)
             else:
-                self.line += text.count("\n") + (text[-1] != "\n")
+                self.line += rows.lines
             if len(rows.t):
                 self.last = float(rows.t[-1])
                 yield rows
@@ -738,8 +753,12 @@ class _TraceBody:
         if len(sep) != 4 * n or not (a[sep].reshape(n, 4) == _SEPARATORS).all():
             if not _EMPTY_LINES.search(text):
                 return None
+            lines = text.count("\n")
             text = _EMPTY_LINES.sub("", text)  # and try again without the empty lines
-            return self._fast(text) if text else _Rows(*(np.zeros(0, dtype=np.int64),) * 3, [])
+            rows = self._fast(text) if text else _Rows(*(np.zeros(0, dtype=np.int64),) * 3, [])
+            if rows is not None:
+                rows.lines = lines
+            return rows
         c1, c2, c3, nl = (np.ascontiguousarray(x) for x in sep.reshape(n, 4).T)
         start = np.empty(n, dtype=np.int64)
         start[0] = 0
@@ -777,13 +796,13 @@ class _TraceBody:
             clients = self.clients.fields(raw, a, c1 + 1, c2)
             keys = self.keys.fields(raw, a, c2 + 1, c3)
             if clients is not None and keys is not None:
-                return _Rows(t, clients, keys, size)
+                return _Rows(t, clients, keys, size, n)
         parts = text.split(",")
         cl = [x.strip() for x in parts[1::3]]
         ky = [x.strip() for x in parts[2::3]]
         if not (all(cl) and all(ky)):
             return None
-        return _Rows(t, self.clients.strings(cl), self.keys.strings(ky), size)
+        return _Rows(t, self.clients.strings(cl), self.keys.strings(ky), size, n)
 
 
 def _decimals(
