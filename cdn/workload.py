@@ -35,7 +35,9 @@ returns exactly ``searchsorted``'s answer without a binary search over a
 Trace files (``time,client,key,size``) are replayed instead: ``read_trace``
 checks every row (naming the line of the first bad one), maps clients (place
 names or IP addresses) to places and keys to integer ids, and yields the
-same ``Requests`` batches.
+same ``Requests`` batches. Both passes parse a block of lines at once with
+numpy and fall back to the csv module row by row only where a block needs it
+(see "trace files" below): about four times faster than csv alone.
 """
 
 from __future__ import annotations
@@ -389,16 +391,19 @@ def limit(
 
 # --- trace files --------------------------------------------------------------------
 #
-# A trace is read a block of lines at a time (a megabyte of text). A block
-# in the plain form - no quote character, every line exactly three commas,
-# empty lines aside, LF or CRLF endings, numbers written as plain decimals - is
-# parsed at once: numpy finds the separators and the digits in the encoded
-# bytes, and one ``str.split`` gives the clients and keys. Everything else (a
-# quoted field, a bad row, a time like "1e3" or " 2 ") falls back to the csv
-# module and ``_parse_row`` row by row, for that block only: what is accepted,
-# the values and every error message with its line number are the csv
-# module's and ``_parse_row``'s. The fast form is a subset of what they accept
-# and gives the same values (see ``_decimals`` for why the numbers are exact).
+# A trace is read a block of lines at a time (a megabyte of text). A block in
+# the plain form - no quote character, every line exactly three commas, empty
+# lines aside, LF or CRLF endings - is parsed at once in its encoded bytes:
+# numpy finds the separators; times and sizes that are plain decimals are read
+# eight digits at a time (``_decimals``; others by ``float()``/``int()`` one by
+# one); clients and keys get their ids from an ``_Interner``, which remembers
+# every distinct field met by hash and bytes, so only a field never seen
+# before becomes a Python string. Anything else (a quoted field, a bad row,
+# whitespace around a client) falls back, for that block only, to the csv
+# module and ``_parse_row`` row by row: what is accepted, the values, the ids
+# (first-seen order over the whole file) and every error message with its line
+# number are the csv module's and ``_parse_row``'s. The fast form is a subset
+# of what they accept and gives the same values.
 
 TRACE_HEADER = ("time", "client", "key", "size")
 TRACE_BLOCK_CHARS = 1 << 20  # text read per block
