@@ -530,8 +530,8 @@ def _parse_row(path: Path, line: int, row: list[str]) -> tuple[float, str, str, 
         raise TraceError(
             f"{path} line {line}: size {ss!r} is not a whole number of bytes"
         ) from None
-    if size < 0:
-        raise TraceError(f"{path} line {line}: size {size} must be >= 0")
+    if not 0 <= size < 1 << 63:
+        raise TraceError(f"{path} line {line}: size {size} must be >= 0 and below 2**63")
     return t, client, key, size
 
 

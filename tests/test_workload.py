@@ -126,6 +126,7 @@ def test_utc_offsets():
         ("time,client,key,size\n1,London,/a,10\nsoon,London,/b,1\n", "line 3", "soon"),
         ("time,client,key,size\n1,,/a,10\n", "line 2", "client"),
         ("time,client,key,size\n1,London,/a,-5\n", "line 2", "-5"),
+        ("time,client,key,size\n1,London,/a,9223372036854775808\n", "line 2", "2**63"),
         ("time,client,key,size\n", "no requests", ""),
     ],
 )
