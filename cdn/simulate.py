@@ -52,6 +52,7 @@ from cdn.results import KINDS, Batch, Progress, Stats, summary_table, write_resu
 from cdn.routing import Router
 from cdn.scenario import Scenario, load_scenario
 from edge import policy as cache_policy
+from edge.eviction import prepare as prepare_eviction
 from edge.store import make_store
 
 ISP_RESOLVER_MS = 1.0  # one-way ms from a client's access network to its ISP resolver
@@ -388,6 +389,7 @@ class Simulation:
 
         # --- caches --------------------------------------------------------------
         stores = [make_store(e.policy, e.capacity, e.max_object_size) for e in self.edges]
+        prepare_eviction()  # compiled here, the first time, not while simulating
 
         def stale_on_error(ct: int, age: float) -> bool:
             # Ask the policy core with a stored response of that age.

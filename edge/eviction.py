@@ -514,3 +514,13 @@ def queue_keys(hdr, slots, q, start):
             n += 1
             s = slots[s, S_NEXT]
     return out[:n]
+
+
+def prepare() -> None:
+    """Compile (or load from numba's cache) the simulator's kernels now, on a
+    throwaway store, so that a caller can keep the one-off cost out of what it times."""
+    hdr, slots, table, ev = new_state(LRU, 10, 10)
+    keys = np.zeros(1, dtype=np.int64)
+    request_many(hdr, slots, table, ev, keys, keys, np.zeros(1, dtype=np.uint8), 0)
+    request(hdr, slots, table, ev, 1, 1)
+    remove(hdr, slots, table, 1)
