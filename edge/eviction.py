@@ -279,9 +279,8 @@ def _lookup(hdr, slots, table, k):
 
 
 @jit
-def _evict_queue_head(hdr, slots, table, ev):
-    """LRU and FIFO: evict the oldest object."""
-    s = hdr[H_HEAD0]
+def _evict_slot(hdr, slots, table, ev, s):
+    """LRU, FIFO and SIEVE: evict resident slot ``s`` from the queue."""
     _unlink(hdr, slots, s)
     hdr[H_USED] -= slots[s, S_SIZE]
     _evicted(hdr, slots, ev, s)
@@ -300,10 +299,7 @@ def _evict_sieve(hdr, slots, table, ev):
         if cur < 0:
             cur = hdr[H_HEAD0]
     hdr[H_HAND] = slots[cur, S_NEXT]
-    _unlink(hdr, slots, cur)
-    hdr[H_USED] -= slots[cur, S_SIZE]
-    _evicted(hdr, slots, ev, cur)
-    _release(hdr, slots, table, cur)
+    _evict_slot(hdr, slots, table, ev, cur)
 
 
 @jit
@@ -399,7 +395,7 @@ def _miss(hdr, slots, table, ev, k, size, ghost):
             if pol == SIEVE:
                 _evict_sieve(hdr, slots, table, ev)
             else:
-                _evict_queue_head(hdr, slots, table, ev)
+                _evict_slot(hdr, slots, table, ev, hdr[H_HEAD0])  # the oldest
         s = _take(hdr, slots, table, k, size)
         _push(hdr, slots, QUEUE, s)
         hdr[H_USED] += size
