@@ -235,14 +235,28 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _start_serve(*args: str) -> subprocess.Popen:
+def _start_serve(*args: str, scenario: str = "quickstart") -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "cdn", "serve", "quickstart", *args],
+        [sys.executable, "-m", "cdn", "serve", scenario, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=REPO,
     )
+
+
+def _read_until(proc: subprocess.Popen, marker: str, timeout: float = 30.0) -> list[str]:
+    """The lines ``proc`` prints up to the first one containing ``marker`` (or its end)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if marker in line:
+            break
+    return lines
 
 
 def test_serve_subprocess_fetch_and_sigint():
@@ -251,16 +265,7 @@ def test_serve_subprocess_fetch_and_sigint():
         "--http-port", str(http), "--dns-listen", f"127.0.0.1:{dnsp}", "--no-emulate"
     )
     try:
-        lines = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C" in line:
-                break
-        text = "".join(lines)
+        text = "".join(_read_until(proc, "Ctrl-C"))
         assert "Ctrl-C stops everything" in text, text + proc.stderr.read()
         for name in ("origin", "iad", "fra", "sin", "gru", "jnb", "dns"):
             assert f"\n{name} " in text
@@ -570,21 +575,10 @@ def test_serve_subprocess_prints_schedule_and_events(tmp_path):
         body + '[[events]]\nat = "0.3s"\nkind = "edge_down"\nedge = "fra"\nduration = "50s"\n'
     )
     http, dnsp = free_port(), free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cdn", "serve", str(path), "--http-port", str(http),
-         "--dns-listen", f"127.0.0.1:{dnsp}", "--no-emulate"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
-    )  # fmt: skip
+    proc = _start_serve("--http-port", str(http), "--dns-listen", f"127.0.0.1:{dnsp}",
+                        "--no-emulate", scenario=str(path))  # fmt: skip
     try:
-        lines = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "refuses connections" in line:
-                break
+        lines = _read_until(proc, "refuses connections")
         text = "".join(lines)
         assert "Events (seconds after start, wall clock; --no-events" in text, text
         assert "     0.3 s  edge_down fra for 50 s\n" in text
