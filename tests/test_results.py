@@ -410,15 +410,20 @@ def test_timeseries_rows_equal_the_reference(seed, interval, split):
         )
 
 
+def assert_like_reference(stats: Stats, reqs, km, interval: float) -> None:
+    """Summary (but its scenario block) and timeseries rows equal the per-request reference."""
+    got = stats.summary({})
+    del got["scenario"]
+    assert_same(got, reference_summary(reqs, km))
+    assert stats.timeseries_rows() == reference_rows(reqs, interval)
+
+
 def test_one_request_per_batch():
     """The smallest batches: every request alone."""
     reqs = make_requests(11, 400, 2.0, span=150.0)
     km = distances(11, len(WORLD.places), len(EDGES))
     stats = run_stats(reqs, split_points(11, reqs, 2.0, "each"), 2.0, km)
-    got = stats.summary({})
-    del got["scenario"]
-    assert_same(got, reference_summary(reqs, km))
-    assert stats.timeseries_rows() == reference_rows(reqs, 2.0)
+    assert_like_reference(stats, reqs, km, 2.0)
 
 
 def test_percentiles_within_a_bin_of_the_exact_order_statistic():
@@ -446,10 +451,7 @@ def test_every_request_an_error():
     assert len(reqs) > 50
     km = distances(5, len(WORLD.places), len(EDGES))
     stats = run_stats(reqs, split_points(5, reqs, 1.0, "random"), 1.0, km)
-    got = stats.summary({})
-    del got["scenario"]
-    assert_same(got, reference_summary(reqs, km))
-    assert stats.timeseries_rows() == reference_rows(reqs, 1.0)
+    assert_like_reference(stats, reqs, km, 1.0)
 
 
 def test_no_edges():
