@@ -33,8 +33,8 @@ seconds after the stack is up (``ServeOptions.events``; ``cdn serve
 cancels first. ``--emulation-scale`` does not compress them: it scales
 network distances, while the DNS TTL and the health checks, which decide how
 long clients keep hitting a dead edge, run in real seconds too.
-:func:`event_steps` (pure) turns the events into steps in the simulator's
-order (each event, then the end of its ``duration``; equal times in scenario
+:func:`cdn.events.event_steps` (pure, the simulator schedules the same steps)
+turns the events into steps in time (each event, then the end of its ``duration``; equal times in scenario
 order), and the task applies each one and reports a line:
 
 - ``edge_down`` / ``edge_up``: the edge (or shield) closes its listening
@@ -65,14 +65,15 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cdn.addressing import answered_edges, client_blocks, edge_addresses
 from cdn.errors import UserError
+from cdn.events import Step, event_steps
 from cdn.health import HEALTH_PATH
-from cdn.scenario import Distribution, Event, Scenario
+from cdn.scenario import Distribution, Scenario
 
 log = logging.getLogger("cdn.serve")
 
@@ -104,63 +105,6 @@ class Running:
     place: str
     url: str
     upstream: str = ""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One thing the event player does, ``at`` seconds after the stack is up."""
-
-    at: float
-    action: str  # an event kind, or "origin_slow_end"
-    event: Event  # the scenario event this step comes from
-    ends: bool = False  # the end of the event's duration
-
-    def describe(self) -> str:
-        ev, a = self.event, self.action
-        if self.ends:
-            was = f"end of {ev.kind} at {ev.at:g} s"
-            if a == "origin_slow_end":
-                return f"origin_slow ends: the scenario's service time again ({was})"
-            return f"{a} {ev.edge or ''}".rstrip() + f" ({was})"
-        lasting = f" for {ev.duration:g} s" if ev.duration else ""
-        if a in ("edge_down", "edge_up"):
-            return f"{a} {ev.edge}{lasting}"
-        if a in ("origin_down", "origin_up"):
-            return f"{a}{lasting}"
-        if a == "origin_slow":
-            return f"origin_slow: service time {ev.service_time:g} s{lasting}"
-        if a == "purge":
-            what = (
-                f"url {ev.url}"
-                if ev.url
-                else f"prefix {ev.prefix}"
-                if ev.prefix
-                else f"surrogate key {ev.surrogate_key}"
-            )
-            return f"purge {what} on every edge and shield"
-        target = f"object {ev.object}" if ev.object is not None else f"region {ev.region}"
-        return f"flash_crowd x{ev.factor:g} on {target}{lasting}"
-
-
-_ENDS = {"edge_down": "edge_up", "origin_down": "origin_up", "origin_slow": "origin_slow_end"}
-
-
-def event_steps(events: Iterable[Event]) -> list[Step]:
-    """The steps that play ``events``, in time order: each event, then the end of its
-    ``duration`` (edge_down, origin_down, origin_slow); equal times keep that order,
-    as the simulator's heap does (cdn.simulate ``schedule``).
-
-    >>> from cdn.scenario import Event
-    >>> [(s.at, s.action) for s in event_steps([Event(5.0, "edge_down", "a", 2.0),
-    ...                                         Event(6.0, "purge", url="/x")])]
-    [(5.0, 'edge_down'), (6.0, 'purge'), (7.0, 'edge_up')]
-    """
-    steps = []
-    for ev in events:
-        steps.append(Step(ev.at, ev.kind, ev))
-        if ev.kind in _ENDS and ev.duration:
-            steps.append(Step(ev.at + ev.duration, _ENDS[ev.kind], ev, ends=True))
-    return sorted(steps, key=lambda s: s.at)  # stable: ties keep the order above
 
 
 @dataclass

@@ -44,6 +44,7 @@ import numpy as np
 from cdn import transfer
 from cdn.engine import CONDITIONAL, ERROR, EdgeCaches, Engine
 from cdn.errors import UserError
+from cdn.events import event_steps
 from cdn.geo import great_circle_km_array
 from cdn.health import HealthTracker
 from cdn.network import NetworkModel
@@ -495,22 +496,17 @@ class Simulation:
 
             return act
 
-        for ev in sc.events:
-            if ev.kind in ("edge_down", "edge_up"):
-                down = ev.kind == "edge_down"
-                engine.at(ev.at, set_down(ev.edge, down))
-                if down and ev.duration:
-                    engine.at(ev.at + ev.duration, set_down(ev.edge, False))
-            elif ev.kind in ("origin_down", "origin_up"):
-                engine.at(ev.at, origin(ev.kind == "origin_up"))
-                if ev.kind == "origin_down" and ev.duration:
-                    engine.at(ev.at + ev.duration, origin(True))
-            elif ev.kind == "origin_slow":
-                engine.at(ev.at, slow(ev.service_time))
-                if ev.duration:
-                    engine.at(ev.at + ev.duration, slow(None))
-            elif ev.kind == "purge":
-                engine.at(ev.at, lambda _t, ev=ev: self.caches.purge(self._purge_keys(ev)))
+        for step in event_steps(sc.events):  # the schedule cdn serve plays too
+            ev, a = step.event, step.action
+            if a in ("edge_down", "edge_up"):
+                engine.at(step.at, set_down(ev.edge, a == "edge_down"))
+            elif a in ("origin_down", "origin_up"):
+                engine.at(step.at, origin(a == "origin_up"))
+            elif a in ("origin_slow", "origin_slow_end"):
+                engine.at(step.at, slow(None if step.ends else ev.service_time))
+            elif a == "purge":
+                engine.at(step.at, lambda _t, ev=ev: self.caches.purge(self._purge_keys(ev)))
+            # flash_crowd: the workload generator plays it
 
     def _purge_keys(self, ev) -> list[int]:
         if self.trace is not None:
